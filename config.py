@@ -1,0 +1,73 @@
+"""All configuration, read from the environment in one place.
+
+Every other module reads ``current_app.config``; nothing else touches ``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else float(raw)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else int(raw)
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+class Config:
+    """Production defaults; each value can be overridden by the environment variable of the same name."""
+
+    PORT = _env_int("PORT", 8000)
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+
+    # Live sampling (seed 000)
+    SAMPLERS_ENABLED = _env_bool("SAMPLERS_ENABLED", True)
+    SAMPLE_INTERVAL_SEC = _env_float("SAMPLE_INTERVAL_SEC", 1.0)
+    HISTORY_SECONDS = _env_int("HISTORY_SECONDS", 300)
+    GPU_PROCESS_INTERVAL_SEC = _env_float("GPU_PROCESS_INTERVAL_SEC", 5.0)
+    ROCM_SMI_INTERVAL_SEC = _env_float("ROCM_SMI_INTERVAL_SEC", 5.0)
+    ROCM_SMI_TIMEOUT_SEC = _env_float("ROCM_SMI_TIMEOUT_SEC", 10.0)
+    ROCM_SMI_PATH = os.environ.get("ROCM_SMI_PATH", "rocm-smi")
+
+    # HTTP and WebSocket
+    CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
+    WS_PING_INTERVAL_SEC = _env_float("WS_PING_INTERVAL_SEC", 25.0)
+    WS_SEND_TIMEOUT_SEC = _env_float("WS_SEND_TIMEOUT_SEC", 10.0)
+
+    # Storage and ingest (seed 003)
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///./metrics.db")
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+    MAX_BATCH = _env_int("MAX_BATCH", 10_000)
+    METRICS_RETENTION_HOURS = _env_float("METRICS_RETENTION_HOURS", 168)
+    RETENTION_CLEAN_INTERVAL_SEC = _env_float("RETENTION_CLEAN_INTERVAL_SEC", 3600)
+    ENABLE_WS_FILE = _env_bool("ENABLE_WS_FILE", False)
+    ENABLE_MSG_FILE = _env_bool("ENABLE_MSG_FILE", False)
+    INPUT_WS_PATH = os.environ.get("INPUT_WS_PATH", "ws_out.jsonl")
+    INPUT_MSG_PATH = os.environ.get("INPUT_MSG_PATH", "msg_out.jsonl")
+    FILE_POLL_INTERVAL_SEC = _env_float("FILE_POLL_INTERVAL_SEC", 1.0)
+
+
+class TestConfig(Config):
+    """For the test suite: no hardware threads (tests drive the hub by hand) and a throwaway database."""
+
+    TESTING = True
+    SAMPLERS_ENABLED = False
+    SAMPLE_INTERVAL_SEC = 0.1
+    HISTORY_SECONDS = 5
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    CORS_ORIGINS = ["*"]

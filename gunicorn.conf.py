@@ -1,0 +1,31 @@
+"""Gunicorn settings for ``./start.sh``; README "Deployment" explains the choices and their measurements.
+
+Every Flask-Sock connection occupies a handler for its whole life. The gevent worker makes that a
+greenlet (a few tens of KB) instead of an OS thread, so thousands of live clients fit in one worker
+without starving plain HTTP requests.
+"""
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Concurrent connections per worker (gevent / gthread): WebSocket clients plus HTTP requests.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
+backlog = 4096
+# Live streams are long-lived; the arbiter's timeout is a heartbeat, not a request deadline in gevent.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 5
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# No preload: each worker must create its app (and its sampler threads) after the fork.
+preload_app = False
+
+
+def post_worker_init(worker):
+    """Start the hardware samplers once this worker has forked and loaded the app."""
+    app = worker.wsgi
+    if app.config["SAMPLERS_ENABLED"]:
+        app.extensions["sampler_hub"].start()

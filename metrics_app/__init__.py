@@ -1,0 +1,34 @@
+"""GPU and system metrics service: live hardware metrics and crawler history on one port.
+
+Data flow, top-down from ``create_app``:
+  sampling/ (one thread per hardware source) -> hub ring buffer -> live/ (HTTP + WebSocket)
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from config import Config
+
+from . import errors, live, service
+from .extensions import cors, hub, sock
+from .websocket import init_websockets
+
+
+def create_app(config_class: type = Config) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(config_class)
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    origins = app.config["CORS_ORIGINS"]
+    cors.init_app(app, origins="*" if "*" in origins else origins)
+    sock.init_app(app)
+    init_websockets(app)
+    hub.init_app(app)
+
+    errors.register_error_handlers(app)
+    app.register_blueprint(service.bp)
+    app.register_blueprint(live.bp)
+    return app

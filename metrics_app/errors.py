@@ -1,0 +1,46 @@
+"""One JSON error shape for every error response: ``{"error", "message", "details"}``."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .jsonio import json_response
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Raised by views for a client error that needs a specific code and details."""
+
+    def __init__(self, status: int, error: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.details = status, error, message, details
+
+
+def error_response(status: int, error: str, message: str, details: Any = None) -> Response:
+    return json_response({"error": error, "message": message, "details": details}, status)
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace(" ", "_").replace("'", "")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.error, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        response = error_response(exc.code or 500, _slug(exc.name), exc.description or exc.name)
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "internal_server_error", InternalServerError.description)

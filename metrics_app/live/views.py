@@ -1,0 +1,60 @@
+"""One-shot HTTP views over the hub's ring buffer; none of them reads hardware."""
+from __future__ import annotations
+
+import math
+
+from flask import Response, current_app, render_template, request
+
+from ..errors import ApiError, error_response
+from ..extensions import hub
+from ..jsonio import json_response, raw_json_response
+from . import bp
+
+
+def _first_frame_wait() -> float:
+    """A request that arrives before the first tick (server just started) waits for it briefly."""
+    return 2 * current_app.config["SAMPLE_INTERVAL_SEC"] if hub.state().started else 0.0
+
+
+@bp.get("/api/metrics")
+def latest_metrics() -> Response:
+    frame = hub.state().latest(wait_sec=_first_frame_wait())
+    if frame is None:
+        return error_response(503, "no_sample_yet", "The sampler has not produced a snapshot yet; retry shortly.")
+    return raw_json_response(frame.text)
+
+
+@bp.get("/api/metrics/history")
+def metrics_history() -> Response:
+    limit = current_app.config["HISTORY_SECONDS"]
+    raw = request.args.get("seconds", str(limit))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ApiError(400, "invalid_parameter", "seconds must be a positive number",
+                       {"seconds": raw, "max": limit})
+    frames = hub.state().history(min(seconds, limit))
+    return raw_json_response("[" + ",".join(f.text for f in frames) + "]")
+
+
+@bp.get("/api/health")
+def health() -> Response:
+    report = hub.state().health()
+    return json_response(report, 503 if report["status"] == "unhealthy" else 200)
+
+
+@bp.get("/ws/metrics")
+def metrics_stream_plain_get() -> Response:
+    return error_response(
+        426, "websocket_required",
+        "/ws/metrics is a WebSocket endpoint: connect with ws:// (or wss://). "
+        "For a one-time fetch over HTTP use GET /api/metrics.",
+        {"websocket": "/ws/metrics", "http": "/api/metrics"},
+    )
+
+
+@bp.get("/test_websocket.html")
+def websocket_test_page() -> str:
+    return render_template("test_websocket.html")

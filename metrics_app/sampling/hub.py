@@ -1,0 +1,144 @@
+"""The sampler hub: a small Flask extension owning the sources, their threads and the ring buffer.
+
+State lives in ``app.extensions["sampler_hub"]`` (one per app), so several apps in one process
+(tests) never share threads. Threads start explicitly: from gunicorn's ``post_worker_init`` after the
+fork, or on the first request for any other server; never at import or in ``create_app``.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import threading
+import time
+from typing import Any, Callable
+
+from flask import Flask, current_app
+
+from .buffer import Frame, RingBuffer
+from .runner import PeriodicThread, SourceState
+from .snapshot import compose, utc_timestamp
+from .source import Source
+from .sources import build_sources
+
+EXTENSION_KEY = "sampler_hub"
+
+
+class HubState:
+    def __init__(self, sources: list[Source], interval_sec: float, history_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_sec = interval_sec
+        self.states = [SourceState(source) for source in sources]
+        self.buffer = RingBuffer(max(1, math.ceil(history_seconds / interval_sec)))
+        self.clock = clock
+        self.last_tick_at: float | None = None
+        self._threads: list[PeriodicThread] = []
+        self._start_lock = threading.Lock()
+
+    # -- running -------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return bool(self._threads)
+
+    def start(self) -> None:
+        """Read every source once, publish the first frame, then hand each source its own thread."""
+        if self._threads:
+            return
+        with self._start_lock:
+            if self._threads:
+                return
+            for state in self.states:
+                state.poll(self.clock)
+            self.tick()
+            self._threads = [
+                PeriodicThread(f"sampler-{s.source.name}", s.source.interval_sec,
+                               lambda s=s: s.poll(self.clock), self.clock)
+                for s in self.states
+            ]
+            self._threads.append(PeriodicThread("sampler-tick", self.interval_sec, self.tick, self.clock))
+            for thread in self._threads:
+                thread.start()
+
+    def stop(self) -> None:
+        for thread in self._threads:
+            thread.stop()
+        self._threads = []
+
+    def tick(self) -> Frame:
+        """Compose the latest readings into one snapshot, serialize it once and publish it."""
+        now = self.clock()
+        frame = self.buffer.publish(compose(self.states, now, utc_timestamp()), now)
+        self.last_tick_at = now
+        return frame
+
+    # -- reading -------------------------------------------------------------------------------
+    def latest(self, wait_sec: float = 0.0) -> Frame | None:
+        frame = self.buffer.latest()
+        if frame is None and wait_sec > 0:
+            frame = self.buffer.wait_newer(0, wait_sec)
+        return frame
+
+    def history(self, seconds: float) -> list[Frame]:
+        return self.buffer.since(self.clock() - seconds)
+
+    def gpu_sources(self) -> list[SourceState]:
+        return [s for s in self.states if hasattr(s.source, "vendor")]
+
+    def vendor_available(self, vendor: str) -> bool:
+        return any(s.source.available for s in self.gpu_sources() if s.source.vendor == vendor)
+
+    def health(self) -> dict[str, Any]:
+        now = self.clock()
+        nvidia, rocm = self.vendor_available("NVIDIA"), self.vendor_available("AMD")
+        tick_age = None if self.last_tick_at is None else round(now - self.last_tick_at, 3)
+        sources = {s.source.name: s.status(now) for s in self.states}
+        for s in self.gpu_sources():
+            sources[s.source.name].update(available=s.source.available, reason=s.source.unavailable_reason)
+        latest = self.buffer.latest()
+        gpus = latest.snapshot["gpus"] if latest else []
+        if self.started and (tick_age is None or tick_age > 3 * self.interval_sec + 1):
+            status = "unhealthy"  # the tick thread itself is not running
+        elif any(st["status"] in ("error", "stale") for st in sources.values()) or any(
+                not g.get("available", True) for g in gpus):
+            status = "degraded"
+        else:
+            status = "healthy"
+        return {
+            "status": status,
+            "nvidia_available": nvidia,
+            "rocm_available": rocm,
+            "gpu_support": "NVIDIA" if nvidia else "AMD/ROCm" if rocm else "None",
+            "platform": platform.system(),
+            "sampler": {
+                "running": self.started,
+                "interval_sec": self.interval_sec,
+                "last_tick_age_sec": tick_age,
+                "sources": sources,
+            },
+            "gpus": [
+                {"index": g.get("index"), "uuid": g.get("uuid"), "model": g.get("model"),
+                 "vendor": g.get("vendor"), "available": g.get("available", True),
+                 "stale": g.get("stale", False), "error": g.get("error")}
+                for g in gpus
+            ],
+        }
+
+
+class SamplerHub:
+    """Extension object created once in ``extensions.py``; per-app state in ``app.extensions``."""
+
+    def init_app(self, app: Flask, sources: list[Source] | None = None) -> HubState:
+        state = HubState(
+            sources if sources is not None else build_sources(app.config),
+            interval_sec=app.config["SAMPLE_INTERVAL_SEC"],
+            history_seconds=app.config["HISTORY_SECONDS"],
+        )
+        app.extensions[EXTENSION_KEY] = state
+        if app.config["SAMPLERS_ENABLED"]:
+            # Servers other than gunicorn (flask run, waitress...) get the threads on first request;
+            # under gunicorn, post_worker_init has started them already and this is a no-op.
+            app.before_request(state.start)
+        return state
+
+    @staticmethod
+    def state(app: Flask | None = None) -> HubState:
+        return (app or current_app).extensions[EXTENSION_KEY]

@@ -1,0 +1,44 @@
+"""Assembling one snapshot, in the seed's "Metrics Format", from the latest reading of every source."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from .runner import SourceState
+
+#: The seed's single ``gpu`` object, kept exactly so existing clients keep working.
+SEED_GPU_FIELDS = (
+    "model", "vendor", "memoryTotal", "memoryUsed", "memoryFree", "memoryPercent",
+    "utilization", "memoryUtilization", "temperature", "powerDraw", "graphicsClock", "memoryClock",
+)
+
+
+def utc_timestamp(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).isoformat(timespec="milliseconds")
+
+
+def seed_gpu(gpu: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if gpu is None else {key: gpu.get(key) for key in SEED_GPU_FIELDS}
+
+
+def compose(states: Iterable[SourceState], now: float, timestamp: str) -> dict[str, Any]:
+    """Merge source fragments: scalar sections are taken as-is, ``gpus`` lists are concatenated.
+
+    A source whose last read failed contributes nothing, so its sections stay null. GPUs of a source
+    that missed two reads in a row (a hung rocm-smi) are kept but marked ``stale``.
+    """
+    snapshot: dict[str, Any] = {
+        "timestamp": timestamp, "cpu": None, "memory": None, "gpu": None, "battery": None, "gpus": [],
+    }
+    for state in states:
+        reading = state.reading
+        if reading is None:
+            continue
+        stale = state.is_stale(now)
+        for key, value in reading.items():
+            if key == "gpus":
+                snapshot["gpus"].extend({**gpu, "stale": stale} for gpu in value)
+            else:
+                snapshot[key] = value
+    snapshot["gpu"] = seed_gpu(snapshot["gpus"][0] if snapshot["gpus"] else None)
+    return snapshot

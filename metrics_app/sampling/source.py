@@ -1,0 +1,33 @@
+"""The one interface every hardware source implements.
+
+A source is a small object that reads one kind of hardware when asked and returns the part of the
+snapshot it owns. It takes its I/O (library module, executable path, clock) as constructor
+parameters so tests can inject fakes. It never starts threads itself: the hub runs it.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Source(Protocol):
+    #: Short stable name used in health output and logs ("host", "nvidia", "rocm").
+    name: str
+    #: Seconds between reads; slow sources (rocm-smi) use a longer interval than the tick.
+    interval_sec: float
+
+    def read(self) -> dict[str, Any]:
+        """Return this source's fragment of the snapshot.
+
+        The host source returns ``{"cpu": ..., "memory": ..., "battery": ...}``; GPU sources return
+        ``{"gpus": [...]}``. Raising marks the whole source failed for this read; the hub keeps running.
+        """
+        ...
+
+
+class GpuSource(Source, Protocol):
+    """A source of GPUs also tells whether its vendor stack is usable at all, and why not."""
+
+    vendor: str
+    available: bool
+    unavailable_reason: str | None
