@@ -1,0 +1,64 @@
+"""Tables. The schema itself is owned by the Alembic migrations in ``migrations/``."""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, UniqueConstraint
+
+from ..extensions import db
+
+#: SQLite only makes ``INTEGER PRIMARY KEY`` an alias of the rowid (no extra storage); BIGINT elsewhere.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class GpuSeries(db.Model):
+    """One GPU of one host: the key records point to, and the summary ``GET /gpus`` reads directly."""
+
+    __tablename__ = "gpu_series"
+    id = db.Column(Integer, primary_key=True)
+    hostname = db.Column(String(255), nullable=False, default="")
+    gpu_index = db.Column(Integer, nullable=False)
+    gpu_uuid = db.Column(String(128), nullable=True)
+    gpu_name = db.Column(String(255), nullable=True)
+    first_ts_ms = db.Column(BigInteger, nullable=False)
+    last_ts_ms = db.Column(BigInteger, nullable=False)
+    record_count = db.Column(BigInteger, nullable=False, default=0)
+
+    __table_args__ = (UniqueConstraint("hostname", "gpu_index", name="uq_gpu_series_host_index"),)
+
+
+class Record(db.Model):
+    """One crawler record. Time is UTC epoch milliseconds; ``metric`` is a ``Kind.code``."""
+
+    __tablename__ = "records"
+    id = db.Column(RowId, primary_key=True, autoincrement=True)
+    series_id = db.Column(Integer, nullable=False)
+    metric = db.Column(SmallInteger, nullable=False)
+    ts_ms = db.Column(BigInteger, nullable=False)
+    pid = db.Column(Integer, nullable=False, default=-1)
+    v1 = db.Column(Float, nullable=True)
+    v2 = db.Column(Float, nullable=True)
+    v3 = db.Column(Float, nullable=True)
+
+    __table_args__ = (
+        # The natural key (idempotent retries) doubles as the main query index: GPU, metric, time.
+        UniqueConstraint("series_id", "metric", "ts_ms", "pid", name="uq_records_natural_key"),
+        Index("ix_records_ts_ms", "ts_ms"),
+    )
+
+
+class Rollup(db.Model):
+    """Per-minute count/sum/min/max of each value column, upserted in the ingest transaction."""
+
+    __tablename__ = "rollups_1m"
+    series_id = db.Column(Integer, primary_key=True)
+    metric = db.Column(SmallInteger, primary_key=True)
+    minute_ms = db.Column(BigInteger, primary_key=True)
+    n = db.Column(BigInteger, nullable=False)
+    sum1 = db.Column(Float)
+    min1 = db.Column(Float)
+    max1 = db.Column(Float)
+    sum2 = db.Column(Float)
+    min2 = db.Column(Float)
+    max2 = db.Column(Float)
+    sum3 = db.Column(Float)
+    min3 = db.Column(Float)
+    max3 = db.Column(Float)
