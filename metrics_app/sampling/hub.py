@@ -54,7 +54,10 @@ class HubState:
                                lambda s=s: s.poll(self.clock), self.clock)
                 for s in self.states
             ]
-            self._threads.append(PeriodicThread("sampler-tick", self.interval_sec, self.tick, self.clock))
+            # The tick runs half an interval after the sources so it merges fresh readings, not ones
+            # being taken at the same instant.
+            self._threads.append(PeriodicThread("sampler-tick", self.interval_sec, self.tick, self.clock,
+                                                delay=self.interval_sec / 2))
             for thread in self._threads:
                 thread.start()
 

@@ -81,8 +81,8 @@ class PeriodicThread:
     """A daemon thread calling ``fn`` at ``start + k * interval`` until stopped."""
 
     def __init__(self, name: str, interval: float, fn: Callable[[], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval, self._fn, self._clock = interval, fn, clock
+                 clock: Callable[[], float] = time.monotonic, delay: float = 0.0) -> None:
+        self.interval, self._fn, self._clock, self._delay = interval, fn, clock, delay
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -95,6 +95,8 @@ class PeriodicThread:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        if self._stop.wait(self._delay):
+            return
         start = self._clock()
         while not self._stop.is_set():
             try:

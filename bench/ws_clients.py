@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Live-stream load test: N concurrent WebSocket clients for T seconds against a running server.
+
+    venv/bin/python bench/ws_clients.py --url ws://127.0.0.1:8000/ws/metrics --clients 2000 \
+        --duration 30 --server-pid "$(pgrep -of 'gunicorn.*wsgi:app')"
+
+Prints messages/s per client (min/median), p50/p99/max gap between consecutive messages, errors,
+and, given the gunicorn master's pid, the server's CPU (% of one core, master + workers) and
+resident memory. ``--clients 0`` measures an idle server.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import threading
+import time
+import urllib.request
+
+import psutil
+import websockets
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.arrivals: list[list[float]] = []
+        self.errors: dict[str, int] = {}
+        self.settled = 0  # clients that got their first message or failed
+
+
+    def error(self, exc: BaseException, had_first: bool) -> None:
+        self.settled += 0 if had_first else 1
+        key = type(exc).__name__
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+
+async def client(url: str, stats: Stats, connected: asyncio.Semaphore, stop_at: list[float]) -> None:
+    arrivals: list[float] = []
+    stats.arrivals.append(arrivals)
+    try:
+        async with connected:  # bound concurrent handshakes so the listen backlog never overflows
+            ws = await websockets.connect(url, compression=None, max_size=None, open_timeout=60,
+                                          ping_interval=None)
+        async with ws:
+            while True:
+                remaining = stop_at[0] - time.monotonic()
+                if remaining <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(ws.recv(), timeout=remaining)
+                except asyncio.TimeoutError:
+                    return
+                arrivals.append(time.monotonic())
+                stats.settled += len(arrivals) == 1
+    except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
+        stats.error(exc, bool(arrivals))
+
+
+def probe_http(url: str, stop: threading.Event, latencies: list[float], failures: list[str]) -> None:
+    """Plain HTTP requests during the window: live clients must never starve them."""
+    while not stop.wait(0.1):
+        t = time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                response.read()
+            latencies.append(time.monotonic() - t)
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            failures.append(type(exc).__name__)
+
+
+def server_processes(pid: int | None) -> list[psutil.Process]:
+    if not pid:
+        return []
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def rss_mb(procs: list[psutil.Process]) -> float:
+    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="ws://127.0.0.1:8000/ws/metrics")
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--duration", type=float, default=30.0, help="measured seconds, after all connect")
+    parser.add_argument("--connect-concurrency", type=int, default=100)
+    parser.add_argument("--server-pid", type=int, help="gunicorn master pid, to measure server CPU and memory")
+    parser.add_argument("--http-probe", help="URL fetched every 100 ms during the window, e.g. "
+                                             "http://127.0.0.1:8000/api/metrics")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    stats = Stats()
+    stop_at = [float("inf")]
+    sem = asyncio.Semaphore(args.connect_concurrency)
+    t_connect = time.monotonic()
+    tasks = [asyncio.create_task(client(args.url, stats, sem, stop_at)) for _ in range(args.clients)]
+    # Wait until every client got its first message (or failed), then measure a clean window.
+    while stats.settled < args.clients and time.monotonic() - t_connect < 120:
+        await asyncio.sleep(0.2)
+    connect_time = time.monotonic() - t_connect
+    procs = server_processes(args.server_pid)
+    cpu0, t0 = cpu_seconds(procs), time.monotonic()
+    stop_at[0] = t0 + args.duration
+    probe_stop, latencies, failures = threading.Event(), [], []
+    probe = threading.Thread(target=probe_http, args=(args.http_probe, probe_stop, latencies, failures))
+    if args.http_probe:
+        probe.start()
+    await asyncio.gather(*tasks)
+    t1 = time.monotonic()
+    probe_stop.set()
+    if args.http_probe:
+        probe.join()
+    cpu_pct = 100 * (cpu_seconds(procs) - cpu0) / (t1 - t0) if procs else None
+    mem = rss_mb(procs) if procs else None
+
+    rates, gaps = [], []
+    for arrivals in stats.arrivals:
+        window = [a for a in arrivals if a >= t0]
+        rates.append(len(window) / args.duration)
+        gaps.extend(b - a for a, b in zip(arrivals, arrivals[1:]) if b >= t0)
+    print(f"clients={args.clients} duration={args.duration:.0f}s connect={connect_time:.1f}s")
+    if rates:
+        print(f"messages/s per client: min={min(rates):.3f} median={statistics.median(rates):.3f}")
+        print(f"gap ms: p50={1000 * percentile(gaps, 0.5):.0f} p99={1000 * percentile(gaps, 0.99):.0f} "
+              f"max={1000 * max(gaps, default=float('nan')):.0f}")
+    print(f"errors: {sum(stats.errors.values())} {stats.errors or ''}")
+    if args.http_probe:
+        print(f"http probe: {len(latencies)} ok, {len(failures)} failed, latency ms "
+              f"p50={1000 * percentile(latencies, 0.5):.1f} p99={1000 * percentile(latencies, 0.99):.1f}")
+    if cpu_pct is not None:
+        print(f"server: cpu={cpu_pct:.1f}% of one core, rss={mem:.0f} MB ({len(procs)} processes)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
