@@ -42,6 +42,10 @@ class Config:
     ROCM_SMI_INTERVAL_SEC = _env_float("ROCM_SMI_INTERVAL_SEC", 5.0)
     ROCM_SMI_TIMEOUT_SEC = _env_float("ROCM_SMI_TIMEOUT_SEC", 10.0)
     ROCM_SMI_PATH = os.environ.get("ROCM_SMI_PATH", "rocm-smi")
+    # GPU readers (issue 3): off switches for a vendor, and how often a missing NVML is retried.
+    ENABLE_NVIDIA = _env_bool("ENABLE_NVIDIA", True)
+    ENABLE_AMD = _env_bool("ENABLE_AMD", True)
+    NVML_INIT_RETRY_SEC = _env_float("NVML_INIT_RETRY_SEC", 60.0)
 
     # HTTP and WebSocket
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")

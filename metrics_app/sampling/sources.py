@@ -4,9 +4,22 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .host import HostSource
-from .source import Source
+from .nvidia import NvidiaSource
+from .source import GpuSource, Source
+
+
+def gpu_sources(config: Mapping[str, Any]) -> list[GpuSource]:
+    """NVIDIA, then AMD. Built even without the hardware: each says why it is unavailable."""
+    sources: list[GpuSource] = []
+    if config.get("ENABLE_NVIDIA", True):
+        sources.append(NvidiaSource(
+            interval_sec=config["SAMPLE_INTERVAL_SEC"],
+            process_interval_sec=config["GPU_PROCESS_INTERVAL_SEC"],
+            init_retry_sec=config.get("NVML_INIT_RETRY_SEC", 60.0),
+        ))
+    return sources
 
 
 def build_sources(config: Mapping[str, Any]) -> list[Source]:
     """Host first: its keys fill the snapshot's cpu/memory/battery; GPU sources follow in vendor order."""
-    return [HostSource(interval_sec=config["SAMPLE_INTERVAL_SEC"])]
+    return [HostSource(interval_sec=config["SAMPLE_INTERVAL_SEC"]), *gpu_sources(config)]
