@@ -23,7 +23,8 @@ def create_app(config_class: type = Config) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     origins = app.config["CORS_ORIGINS"]
-    cors.init_app(app, origins="*" if "*" in origins else origins)
+    wildcard = "*" in origins
+    cors.init_app(app, origins="*" if wildcard else origins, send_wildcard=wildcard)
     sock.init_app(app)
     init_websockets(app)
     hub.init_app(app)

@@ -1,0 +1,78 @@
+"""Start the real service (gunicorn, as ./start.sh runs it) in a subprocess for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class GunicornServer:
+    """``with GunicornServer(tmp_path, SAMPLE_INTERVAL_SEC="1.0") as server: server.url(...)``"""
+
+    def __init__(self, workdir: Path, **env: str) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{workdir / 'metrics.db'}",
+            "LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.env.pop("TEST_DATABASE_URL", None)
+        self.process: subprocess.Popen | None = None
+
+    def url(self, path: str = "/", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> "GunicornServer":
+        if (ROOT / "migrations").is_dir():
+            subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
+                           env={**self.env, "SAMPLERS_ENABLED": "false"}, check=True, capture_output=True)
+        self.log = open(self.workdir / f"gunicorn-{self.port}.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.read_log()}")
+            try:
+                urllib.request.urlopen(self.url("/api/health"), timeout=1).read()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer: {self.read_log()}")
+
+    def read_log(self) -> str:
+        return (self.workdir / f"gunicorn-{self.port}.log").read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        if self.process:
+            self.log.close()
+
+    def __enter__(self) -> "GunicornServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
