@@ -64,6 +64,11 @@ class Config:
     INPUT_WS_PATH = os.environ.get("INPUT_WS_PATH", "ws_out.jsonl")
     INPUT_MSG_PATH = os.environ.get("INPUT_MSG_PATH", "msg_out.jsonl")
     FILE_POLL_INTERVAL_SEC = _env_float("FILE_POLL_INTERVAL_SEC", 1.0)
+    SQLITE_SYNCHRONOUS = os.environ.get("SQLITE_SYNCHRONOUS", "FULL")
+    SQLITE_BUSY_TIMEOUT_MS = _env_int("SQLITE_BUSY_TIMEOUT_MS", 10_000)
+    RETENTION_CHUNK_ROWS = _env_int("RETENTION_CHUNK_ROWS", 5_000)
+    # Retention and tailers (one leader process); off for tests and `flask` commands.
+    BACKGROUND_JOBS_ENABLED = _env_bool("BACKGROUND_JOBS_ENABLED", True)
 
 
 class TestConfig(Config):
@@ -71,6 +76,7 @@ class TestConfig(Config):
 
     TESTING = True
     SAMPLERS_ENABLED = False
+    BACKGROUND_JOBS_ENABLED = False
     SAMPLE_INTERVAL_SEC = 0.1
     HISTORY_SECONDS = 5
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")

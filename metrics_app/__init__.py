@@ -11,7 +11,7 @@ from flask import Flask
 
 from config import Config
 
-from . import errors, live, service
+from . import errors, live, service, storage
 from .extensions import cors, hub, sock
 from .websocket import init_websockets
 
@@ -28,6 +28,7 @@ def create_app(config_class: type = Config) -> Flask:
     sock.init_app(app)
     init_websockets(app)
     hub.init_app(app)
+    storage.init_app(app)
 
     errors.register_error_handlers(app)
     app.register_blueprint(service.bp)

@@ -5,19 +5,28 @@ from pathlib import Path
 
 import pytest
 
-from config import TestConfig
 from metrics_app import create_app
 from metrics_app.extensions import hub
+
+from .dbsetup import config_for, dispose, empty_tables, session_database
 
 #: The shared fixtures (real GPU tool outputs) live beside the checkout, not in it.
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A migrated database for the whole session (SQLite temp file, or TEST_DATABASE_URL's server)."""
+    yield from session_database(tmp_path_factory.mktemp("db"))
+
+
 @pytest.fixture
-def app():
-    app = create_app(TestConfig)
+def app(database_url):
+    app = create_app(config_for(database_url))
     yield app
     hub.state(app).stop()
+    empty_tables(app)
+    dispose(app)
 
 
 @pytest.fixture

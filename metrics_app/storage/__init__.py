@@ -1,1 +1,24 @@
-"""Persistent history of crawler records: compact typed rows, per-GPU summaries and per-minute rollups."""
+"""Persistent history of crawler records: compact typed rows, per-GPU summaries and per-minute rollups.
+
+``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
+applies the SQLite connection settings; ``store_rows`` (writer.py) is the only write path.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from ..extensions import db, migrate
+from . import models  # noqa: F401 - registers the tables on db.metadata for Alembic
+from .engine import configure_engine
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
+
+
+def init_app(app: Flask) -> None:
+    db.init_app(app)
+    # Batch mode lets future migrations alter SQLite tables (it has almost no ALTER TABLE).
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    with app.app_context():
+        configure_engine(app, db.engine)

@@ -62,3 +62,33 @@ class Rollup(db.Model):
     sum3 = db.Column(Float)
     min3 = db.Column(Float)
     max3 = db.Column(Float)
+
+
+class TailerOffset(db.Model):
+    """Where a JSONL tailer stopped, written in the same transaction as the records it read.
+
+    ``inode``/``size`` identify the file so a rotation (new inode) or truncation (size below offset)
+    restarts from the top instead of skipping or re-reading lines.
+    """
+
+    __tablename__ = "tailer_offsets"
+    name = db.Column(String(64), primary_key=True)
+    path = db.Column(String(1024), nullable=False)
+    inode = db.Column(BigInteger, nullable=False, default=0)
+    offset = db.Column(BigInteger, nullable=False, default=0)
+    line_no = db.Column(BigInteger, nullable=False, default=0)
+    lines_ok = db.Column(BigInteger, nullable=False, default=0)
+    lines_malformed = db.Column(BigInteger, nullable=False, default=0)
+    last_error = db.Column(String(1024), nullable=True)
+    updated_ms = db.Column(BigInteger, nullable=False, default=0)
+
+
+class JobRun(db.Model):
+    """The latest run of each background job, shared by every worker so any of them can report it."""
+
+    __tablename__ = "job_runs"
+    name = db.Column(String(64), primary_key=True)
+    finished_ms = db.Column(BigInteger, nullable=False)
+    duration_ms = db.Column(Integer, nullable=False)
+    deleted = db.Column(BigInteger, nullable=False, default=0)
+    error = db.Column(String(1024), nullable=True)

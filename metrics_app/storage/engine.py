@@ -1,0 +1,57 @@
+"""SQLite connection settings applied to every new DB-API connection (PostgreSQL needs none).
+
+- WAL lets readers run while one writer commits, so queries never wait on ingest.
+- ``busy_timeout`` makes a second writer (another gunicorn worker, a tailer) wait for the lock
+  instead of failing at once with "database is locked".
+- ``synchronous``: FULL (default) fsyncs the WAL on every commit, so a record acknowledged with 201
+  survives a power cut; NORMAL survives a process crash but may lose the last commits on power loss.
+  Set ``SQLITE_SYNCHRONOUS=NORMAL`` to trade that for fewer fsyncs.
+- Writers open ``BEGIN IMMEDIATE`` (see ``write_tx``): a deferred transaction that reads before it
+  writes can fail with SQLITE_BUSY at the upgrade without ever honouring the busy timeout.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+#: Execution option marking a connection as a writer (``BEGIN IMMEDIATE`` on SQLite, ignored elsewhere).
+WRITE_OPTION = "metrics_write"
+
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+def configure_engine(app: Flask, engine: Engine) -> None:
+    """Install the SQLite pragmas on ``engine`` (a no-op for other databases)."""
+    if engine.dialect.name != "sqlite":
+        return
+    synchronous = app.config["SQLITE_SYNCHRONOUS"].upper()
+    if synchronous not in _SYNCHRONOUS:
+        raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {sorted(_SYNCHRONOUS)}, not {synchronous!r}")
+    busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        if not isinstance(dbapi_connection, sqlite3.Connection):
+            return
+        # Let SQLAlchemy's "begin" event (below) issue BEGIN, not the sqlite3 module's own heuristics.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def write_tx(engine: Engine):
+    """``with write_tx(db.engine) as conn:`` one write transaction, committed on success."""
+    return engine.execution_options(**{WRITE_OPTION: True}).begin()
