@@ -5,6 +5,7 @@ from typing import Any, Mapping
 
 from .host import HostSource
 from .nvidia import NvidiaSource
+from .rocm import RocmSmiSource
 from .source import GpuSource, Source
 
 
@@ -17,6 +18,10 @@ def gpu_sources(config: Mapping[str, Any]) -> list[GpuSource]:
             process_interval_sec=config["GPU_PROCESS_INTERVAL_SEC"],
             init_retry_sec=config.get("NVML_INIT_RETRY_SEC", 60.0),
         ))
+    if config.get("ENABLE_AMD", True):
+        sources.append(RocmSmiSource(interval_sec=config["ROCM_SMI_INTERVAL_SEC"],
+                                     timeout_sec=config["ROCM_SMI_TIMEOUT_SEC"],
+                                     executable=config["ROCM_SMI_PATH"]))
     return sources
 
 
