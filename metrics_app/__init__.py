@@ -11,7 +11,7 @@ from flask import Flask
 
 from config import Config
 
-from . import errors, live, service, storage
+from . import errors, ingest, live, query, service, storage
 from .extensions import cors, hub, sock
 from .websocket import init_websockets
 
@@ -33,4 +33,6 @@ def create_app(config_class: type = Config) -> Flask:
     errors.register_error_handlers(app)
     app.register_blueprint(service.bp)
     app.register_blueprint(live.bp)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(query.bp)
     return app

@@ -1,0 +1,64 @@
+"""The GPU list (``gpu_series``) as the entry point of every read.
+
+Label filters (hostname, gpuIndex, gpuId) are resolved against this small table first, so the big
+``records`` and ``rollups_1m`` tables are only ever filtered by ``series_id`` — the leading column of
+their indexes — and never joined.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..storage.models import GpuSeries
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def iso_utc(ts_ms: int) -> str:
+    """Millisecond ISO 8601 with ``Z``: the precision ``records.ts_ms`` keeps, nothing invented."""
+    moment = _EPOCH + timedelta(milliseconds=ts_ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    id: int
+    hostname: str
+    gpu_index: int
+    gpu_uuid: str | None
+    gpu_name: str | None
+    first_ts_ms: int
+    last_ts_ms: int
+    record_count: int
+
+    def labels(self) -> dict[str, Any]:
+        """Absent hostnames are stored as '' (key columns are NOT NULL); clients see null."""
+        return {"gpuIndex": self.gpu_index, "hostname": self.hostname or None,
+                "gpuId": self.gpu_uuid, "gpuName": self.gpu_name}
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.labels(), "firstSeen": iso_utc(self.first_ts_ms),
+                "lastSeen": iso_utc(self.last_ts_ms), "recordCount": self.record_count}
+
+
+def has_series_filter(args: dict[str, Any]) -> bool:
+    return any(name in args for name in ("gpuIndex", "hostname", "gpuId"))
+
+
+def find_series(args: dict[str, Any]) -> dict[int, Series]:
+    """Every GPU matching the label filters in ``args`` (all GPUs when there are none), by id."""
+    table = GpuSeries.__table__
+    query = select(table.c.id, table.c.hostname, table.c.gpu_index, table.c.gpu_uuid, table.c.gpu_name,
+                   table.c.first_ts_ms, table.c.last_ts_ms, table.c.record_count)
+    if "gpuIndex" in args:
+        query = query.where(table.c.gpu_index == args["gpuIndex"])
+    if "hostname" in args:
+        query = query.where(table.c.hostname == args["hostname"])
+    if "gpuId" in args:
+        query = query.where(table.c.gpu_uuid == args["gpuId"])
+    query = query.order_by(table.c.hostname, table.c.gpu_index)
+    return {row.id: Series(*row) for row in db.session.execute(query)}
