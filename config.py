@@ -45,7 +45,7 @@ class Config:
     # GPU readers (issue 3): off switches for a vendor, and how often a missing NVML is retried.
     ENABLE_NVIDIA = _env_bool("ENABLE_NVIDIA", True)
     ENABLE_AMD = _env_bool("ENABLE_AMD", True)
-    NVML_INIT_RETRY_SEC = _env_float("NVML_INIT_RETRY_SEC", 60.0)
+    GPU_INIT_RETRY_SEC = _env_float("GPU_INIT_RETRY_SEC", 60.0)
 
     # HTTP and WebSocket
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")

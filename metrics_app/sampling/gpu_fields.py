@@ -7,7 +7,7 @@ gpustat, nvitop and nvidia-smi users complain about most (PYNVML_NOTES.md, "NotS
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
@@ -90,4 +90,45 @@ def process_name(pid: int) -> str | None:
     try:
         return psutil.Process(pid).name()
     except (psutil.Error, OSError):
+        return None
+
+
+class Every:
+    """True at most once per ``interval`` seconds (first call included): init retries, process refreshes."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self.interval, self._clock = interval, clock
+        self._next: float | None = None
+
+    def due(self) -> bool:
+        now = self._clock()
+        if self._next is not None and now < self._next:
+            return False
+        self._next = now + self.interval
+        return True
+
+
+class FieldCalls:
+    """Runs vendor library calls, turning "this GPU cannot tell" errors into per-field reasons.
+
+    ``reason(exc)`` names why a field is missing, or returns None when the error means the GPU as a
+    whole failed; those errors propagate so the reader can mark that one GPU unavailable.
+    """
+
+    def __init__(self, errors: tuple[type[BaseException], ...], reason: Callable[[BaseException], str | None]) -> None:
+        self.errors, self.reason = errors, reason
+
+    def first(self, skip: dict[str, str], fields: tuple[str, ...], *calls: tuple[Any, ...]) -> Any:
+        """The answer of the first supported call; when none is, ``fields`` go into ``skip`` for good."""
+        if fields[0] in skip:
+            return None
+        reason = FUNCTION_NOT_FOUND
+        for fn, *args in calls:
+            try:
+                return fn(*args)
+            except self.errors as exc:
+                reason = self.reason(exc)
+                if reason is None:
+                    raise
+        skip.update(dict.fromkeys(fields, reason))
         return None

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable
 
-from .gpu_fields import (FUNCTION_NOT_FOUND, NO_PERMISSION, NOT_SUPPORTED, blank_gpu, failed_gpu,
-                         fill_memory, mark_unsupported, number, process_name, text)
+from .gpu_fields import (FUNCTION_NOT_FOUND, NO_PERMISSION, NOT_SUPPORTED, Every, blank_gpu, failed_gpu,
+                         fill_memory, mark_unsupported, number, process_name)
 from .nvidia_extras import NvmlCalls, mig_devices, processes
 
 VENDOR = "NVIDIA"
@@ -52,19 +52,15 @@ class NvidiaSource:
         self.unavailable_reason: str | None = "NVML not initialised yet"
         self._nvml = nvml  # None: import pynvml on the first read, never at import time
         self._calls: NvmlCalls | None = None
-        self._clock, self._name_of_pid = clock, name_of_pid
-        self._process_interval, self._init_retry = process_interval_sec, init_retry_sec
-        self._next_init_at: float | None = None
-        self._next_processes_at = 0.0
+        self._name_of_pid = name_of_pid
+        self._init_due, self._processes_due = Every(init_retry_sec, clock), Every(process_interval_sec, clock)
         self._devices: dict[int, _Device] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _try_init(self) -> bool:
         """Init, at most once per ``init_retry_sec``: a driver installed or reloaded later is picked up."""
-        now = self._clock()
-        if self._next_init_at is not None and now < self._next_init_at:
+        if not self._init_due.due():
             return False
-        self._next_init_at = now + self._init_retry
         try:
             nvml = self._nvml or importlib.import_module("pynvml")
         except ImportError:
@@ -105,10 +101,7 @@ class NvidiaSource:
             self.available, self.unavailable_reason = False, "NVML found no GPU"
             return {"gpus": []}
         self.available, self.unavailable_reason = True, None
-        now = self._clock()
-        refresh_processes = now >= self._next_processes_at
-        if refresh_processes:
-            self._next_processes_at = now + self._process_interval
+        refresh_processes = self._processes_due.due()
         return {"gpus": [self._read_one(index, refresh_processes) for index in range(count)]}
 
     def _read_one(self, index: int, refresh_processes: bool) -> dict[str, Any]:

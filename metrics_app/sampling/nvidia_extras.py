@@ -9,46 +9,26 @@ from functools import partial
 from types import ModuleType
 from typing import Any, Callable
 
-from .gpu_fields import FUNCTION_NOT_FOUND, fill_memory, number, text
+from .gpu_fields import FUNCTION_NOT_FOUND, FieldCalls, fill_memory, number, text
 
 #: Linux's largest possible pid_max. A bigger pid is a misread struct, not a process (nvitop #181).
 _PID_MAX = 4_194_304
 
 
-class NvmlCalls:
-    """Runs NVML calls and turns "this GPU cannot tell" errors into reasons instead of failures."""
+class NvmlCalls(FieldCalls):
+    """NVML's field calls: NotSupported / NoPermission / FunctionNotFound are reasons, not failures."""
 
     def __init__(self, nvml: ModuleType, reasons: dict[int, str]) -> None:
         self.nvml, self._reasons = nvml, reasons
         # nvidia-ml-py 13.x wraps the unversioned process calls so that a missing ``_v3`` symbol
         # raises NVMLLibraryMismatchError, which is not an NVMLError (gpustat #105, nvitop #181).
         mismatch = getattr(nvml, "NVMLLibraryMismatchError", None)
-        self.errors: tuple[type[BaseException], ...] = (nvml.NVMLError,) + ((mismatch,) if mismatch else ())
+        super().__init__((nvml.NVMLError,) + ((mismatch,) if mismatch else ()), self._reason)
 
-    def reason(self, exc: BaseException) -> str | None:
-        """Why a field is missing, or None when the error means the GPU as a whole failed."""
+    def _reason(self, exc: BaseException) -> str | None:
         if not isinstance(exc, self.nvml.NVMLError):
             return FUNCTION_NOT_FOUND
         return self._reasons.get(exc.value)
-
-    def first(self, skip: dict[str, str], fields: tuple[str, ...], *calls: tuple[Any, ...]) -> Any:
-        """The answer of the first call NVML supports on this GPU.
-
-        When none is supported, ``fields`` are recorded in ``skip`` with the reason and never asked
-        again; errors that are not about support propagate to fail the whole GPU.
-        """
-        if fields[0] in skip:
-            return None
-        reason = FUNCTION_NOT_FOUND
-        for fn, *args in calls:
-            try:
-                return fn(*args)
-            except self.errors as exc:
-                reason = self.reason(exc)
-                if reason is None:
-                    raise
-        skip.update(dict.fromkeys(fields, reason))
-        return None
 
     def text(self, skip: dict[str, str], key: str, fn: Callable[[Any], Any], handle: Any) -> str | None:
         try:

@@ -1,12 +1,19 @@
 """Which sources this machine gets, decided once from the configuration."""
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Mapping
 
+from .amdsmi_reader import AmdSmiSource
 from .host import HostSource
 from .nvidia import NvidiaSource
 from .rocm import RocmSmiSource
 from .source import GpuSource, Source
+
+
+def amdsmi_importable() -> bool:
+    """Looks for the package without importing it: importing amdsmi loads the ROCm library."""
+    return importlib.util.find_spec("amdsmi") is not None
 
 
 def gpu_sources(config: Mapping[str, Any]) -> list[GpuSource]:
@@ -16,9 +23,14 @@ def gpu_sources(config: Mapping[str, Any]) -> list[GpuSource]:
         sources.append(NvidiaSource(
             interval_sec=config["SAMPLE_INTERVAL_SEC"],
             process_interval_sec=config["GPU_PROCESS_INTERVAL_SEC"],
-            init_retry_sec=config.get("NVML_INIT_RETRY_SEC", 60.0),
+            init_retry_sec=config.get("GPU_INIT_RETRY_SEC", 60.0),
         ))
-    if config.get("ENABLE_AMD", True):
+    if config.get("ENABLE_AMD", True) and amdsmi_importable():
+        sources.append(AmdSmiSource(interval_sec=config["SAMPLE_INTERVAL_SEC"],
+                                    process_interval_sec=config["GPU_PROCESS_INTERVAL_SEC"],
+                                    init_retry_sec=config.get("GPU_INIT_RETRY_SEC", 60.0)))
+    elif config.get("ENABLE_AMD", True):
+        # rocm-smi is slow (0.1-3 s a call): its own interval and timeout, never the 1 s tick.
         sources.append(RocmSmiSource(interval_sec=config["ROCM_SMI_INTERVAL_SEC"],
                                      timeout_sec=config["ROCM_SMI_TIMEOUT_SEC"],
                                      executable=config["ROCM_SMI_PATH"]))
