@@ -42,7 +42,7 @@ class Config:
     ROCM_SMI_INTERVAL_SEC = _env_float("ROCM_SMI_INTERVAL_SEC", 5.0)
     ROCM_SMI_TIMEOUT_SEC = _env_float("ROCM_SMI_TIMEOUT_SEC", 10.0)
     ROCM_SMI_PATH = os.environ.get("ROCM_SMI_PATH", "rocm-smi")
-    # GPU readers (issue 3): off switches for a vendor, and how often a missing NVML is retried.
+    # GPU readers (issue 3): off switches for a vendor, and how often a missing NVML or amdsmi is retried.
     ENABLE_NVIDIA = _env_bool("ENABLE_NVIDIA", True)
     ENABLE_AMD = _env_bool("ENABLE_AMD", True)
     GPU_INIT_RETRY_SEC = _env_float("GPU_INIT_RETRY_SEC", 60.0)
@@ -51,6 +51,7 @@ class Config:
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
     WS_PING_INTERVAL_SEC = _env_float("WS_PING_INTERVAL_SEC", 25.0)
     WS_SEND_TIMEOUT_SEC = _env_float("WS_SEND_TIMEOUT_SEC", 10.0)
+    PROMETHEUS_PATH = os.environ.get("PROMETHEUS_PATH", "/api/prometheus")
 
     # Storage and ingest (seed 003)
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///./metrics.db")
