@@ -60,9 +60,11 @@ def mark_unsupported(entry: dict[str, Any], reason: str, *fields: str) -> None:
 
 
 def number(value: Any) -> float | None:
-    """A finite float, or None for anything else ("N/A", NaN, inf, None): JSON has no NaN."""
+    """A finite number, or None for anything else ("N/A", NaN, inf, None): JSON has no NaN."""
     if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, int):
+        return value  # NVML's integers stay integers: 65 °C, as the seed's example shows
     try:
         result = float(value)
     except (TypeError, ValueError):

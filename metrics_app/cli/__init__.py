@@ -1,0 +1,1 @@
+"""``flask`` subcommands, one module per group; each group is registered in ``create_app``."""
