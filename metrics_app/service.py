@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, render_template, request
 
 from .extensions import hub
 from .jsonio import json_response
@@ -20,7 +20,10 @@ def _endpoints() -> list[str]:
 
 
 @bp.get("/")
-def service_info() -> Response:
+def service_info() -> Response | str:
+    """Browsers (``Accept: text/html``) get the dashboard; API clients and curl get the JSON."""
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return render_template("dashboard.html", hostname=platform.node())
     state = hub.state()
     return json_response({
         "service": SERVICE_NAME,

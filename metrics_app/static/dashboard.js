@@ -1,0 +1,159 @@
+// Dashboard: live charts (backfilled from /api/metrics/history, then fed by WS /ws/metrics) and a
+// history view over GET /metrics. Everything is served by this service; nothing from a CDN.
+"use strict";
+
+const WINDOW_SEC = 300;
+const FIELDS = {
+  memory: ["usedMiB", "freeMiB", "totalMiB"],
+  utilization: ["gpuPercent", "memoryPercent"],
+  temperature: ["celsius"],
+  power: ["watts"],
+  clocks: ["graphicsMHz", "memoryMHz"],
+  process: ["usedMiB"],
+};
+const RANGES = { "1h": [3600, "1m"], "6h": [21600, "5m"], "24h": [86400, "15m"], "7d": [604800, "1h"] };
+const GPU_CHARTS = [
+  ["utilization", "Utilization", "%", 0, 100, (g) => g.utilization],
+  ["memory", "Memory", "%", 0, 100, (g) => g.memoryPercent],
+  ["temperature", "Temperature", "°C", null, null, (g) => g.temperature],
+  ["power", "Power", "W", 0, null, (g) => g.powerDraw],
+];
+
+const state = { charts: {}, gpuCards: {}, liveUpdates: 0, socket: null, retryMs: 1000 };
+window.dashboard = state; // read by the browser test
+
+function chart(id, options) {
+  const canvas = document.getElementById(id);
+  state.charts[id] = new LineChart(canvas, { windowSec: WINDOW_SEC, ...options });
+  return state.charts[id];
+}
+
+function gpuKey(gpu) { return `${gpu.vendor}-${gpu.index}`; }
+
+function gpuCard(gpu) {
+  const key = gpuKey(gpu);
+  if (state.gpuCards[key]) return state.gpuCards[key];
+  const card = document.createElement("section");
+  card.className = "card gpu";
+  card.innerHTML = `<h2></h2><p class="sub"></p><div class="grid"></div>`;
+  card.querySelector("h2").textContent = `GPU ${gpu.index} · ${gpu.model ?? "unknown model"}`;
+  card.querySelector(".sub").textContent = gpu.uuid ?? "";
+  const grid = card.querySelector(".grid");
+  for (const [name, label] of GPU_CHARTS) {
+    const box = document.createElement("div");
+    box.innerHTML = `<h3></h3><canvas class="chart" id="gpu-${key}-${name}"></canvas>`;
+    box.querySelector("h3").textContent = label;
+    grid.appendChild(box);
+  }
+  document.getElementById("gpus").appendChild(card);
+  const charts = {};
+  for (const [name, , unit, min, max] of GPU_CHARTS) charts[name] = chart(`gpu-${key}-${name}`, { unit, min, max });
+  state.gpuCards[key] = { card, charts };
+  return state.gpuCards[key];
+}
+
+function addSnapshot(snapshot) {
+  const t = Date.parse(snapshot.timestamp);
+  state.charts.cpu.push(t, snapshot.cpu ? snapshot.cpu.utilization : null);
+  state.charts.memory.push(t, snapshot.memory ? snapshot.memory.percent : null);
+  for (const gpu of snapshot.gpus || []) {
+    const { card, charts } = gpuCard(gpu);
+    card.classList.toggle("down", gpu.available === false || gpu.stale === true);
+    for (const [name, , , , , pick] of GPU_CHARTS) charts[name].push(t, gpu.available === false ? null : pick(gpu) ?? null);
+  }
+  document.getElementById("updated").textContent = new Date(t).toLocaleTimeString();
+  document.getElementById("no-gpu").hidden = (snapshot.gpus || []).length > 0;
+}
+
+function setConnection(status, text) {
+  const el = document.getElementById("connection");
+  el.dataset.status = status;
+  el.textContent = text;
+}
+
+async function backfill() {
+  const response = await fetch("/api/metrics/history?seconds=" + WINDOW_SEC);
+  if (!response.ok) return;
+  for (const snapshot of await response.json()) addSnapshot(snapshot);
+}
+
+function connect() {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/metrics";
+  setConnection("connecting", "connecting…");
+  const socket = new WebSocket(url);
+  state.socket = socket;
+  socket.onopen = () => { state.retryMs = 1000; setConnection("live", "live"); };
+  socket.onmessage = (event) => { state.liveUpdates += 1; addSnapshot(JSON.parse(event.data)); };
+  socket.onclose = () => {
+    const wait = state.retryMs;
+    state.retryMs = Math.min(wait * 2, 15000);
+    setConnection("down", `disconnected — retrying in ${Math.round(wait / 1000)} s`);
+    setTimeout(connect, wait);
+  };
+}
+
+// ---- history view -------------------------------------------------------------------------------
+let gpus = [];
+
+function fillSelect(select, values, labels = values) {
+  const previous = select.value;
+  select.replaceChildren(...values.map((value, i) => new Option(labels[i], value)));
+  if (values.includes(previous)) select.value = previous;
+}
+
+async function loadGpus() {
+  const response = await fetch("/gpus");
+  if (!response.ok) return;
+  gpus = (await response.json()).gpus;
+  const hosts = [...new Set(gpus.map((g) => g.hostname))];
+  fillSelect(document.getElementById("h-host"), hosts, hosts.map((h) => h || "(no hostname)"));
+  onHostChange();
+}
+
+function onHostChange() {
+  const host = document.getElementById("h-host").value;
+  const mine = gpus.filter((g) => g.hostname === host);
+  fillSelect(document.getElementById("h-gpu"), mine.map((g) => String(g.gpuIndex)),
+    mine.map((g) => `${g.gpuIndex} · ${g.gpuName ?? g.gpuId ?? "GPU"}`));
+}
+
+function onMetricChange() {
+  fillSelect(document.getElementById("h-field"), FIELDS[document.getElementById("h-metric").value]);
+}
+
+async function showHistory(event) {
+  event?.preventDefault();
+  const [seconds, bucket] = RANGES[document.getElementById("h-range").value];
+  const end = new Date();
+  const start = new Date(end.getTime() - seconds * 1000);
+  const params = new URLSearchParams({
+    hostname: document.getElementById("h-host").value,
+    gpuIndex: document.getElementById("h-gpu").value,
+    metric: document.getElementById("h-metric").value,
+    field: document.getElementById("h-field").value,
+    aggregate: "avg", bucket, start: start.toISOString(), end: end.toISOString(),
+  });
+  const status = document.getElementById("h-status");
+  const response = await fetch("/metrics?" + params);
+  const body = await response.json();
+  if (!response.ok) { status.textContent = body.message; return; }
+  const points = body.buckets.map((b) => [Date.parse(b.start), b.value]);
+  state.charts.history.setPoints(points);
+  status.textContent = `${points.length} buckets of ${bucket}, ${body.buckets.reduce((n, b) => n + b.count, 0)} records`;
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  chart("cpu", { unit: "%", min: 0, max: 100 });
+  chart("memory", { unit: "%", min: 0, max: 100, color: "#16a34a" });
+  state.charts.history = new LineChart(document.getElementById("history"), { color: "#9333ea" });
+  fillSelect(document.getElementById("h-metric"), Object.keys(FIELDS));
+  fillSelect(document.getElementById("h-range"), Object.keys(RANGES));
+  onMetricChange();
+  document.getElementById("h-host").addEventListener("change", onHostChange);
+  document.getElementById("h-metric").addEventListener("change", onMetricChange);
+  document.getElementById("history-form").addEventListener("submit", showHistory);
+  document.getElementById("h-refresh").addEventListener("click", loadGpus);
+  await backfill();
+  connect();
+  await loadGpus();
+});
