@@ -1,0 +1,42 @@
+"""``POST /metrics`` and ``WS /ws/ingest``.
+
+Content type: a body labelled as something other than JSON (a form, text/plain) is refused with 415,
+so a browser's cross-site form post cannot write history; no Content-Type at all is accepted, since
+minimal crawlers often omit it.
+"""
+from __future__ import annotations
+
+import orjson
+from flask import Blueprint, Response, request
+
+from ..errors import ApiError
+from ..extensions import sock
+from ..jsonio import json_response
+from .service import ingest_payload, parse_json
+
+bp = Blueprint("ingest", __name__)
+
+
+def _is_json_mimetype(mimetype: str) -> bool:
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+@bp.post("/metrics")
+def post_metrics() -> Response:
+    mimetype = request.mimetype
+    if mimetype and not _is_json_mimetype(mimetype):
+        raise ApiError(415, "unsupported_media_type", f"Send application/json, not {mimetype}.")
+    result = ingest_payload(parse_json(request.get_data(cache=False)))
+    return json_response(result.as_dict(), 201)
+
+
+@sock.route("/ws/ingest", bp=bp)
+def ws_ingest(ws) -> None:
+    """Each message is one batch; a bad message gets an error frame and the socket stays open."""
+    while True:
+        message = ws.receive()
+        try:
+            frame = {"type": "ack", **ingest_payload(parse_json(message)).as_dict()}
+        except ApiError as exc:
+            frame = {"type": "error", "error": exc.error, "message": exc.message, "details": exc.details}
+        ws.send(orjson.dumps(frame).decode())

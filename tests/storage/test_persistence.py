@@ -1,0 +1,40 @@
+"""Data written by one app instance is there for the next one on the same SQLite file; the engine
+settings (WAL, synchronous, busy timeout) are applied to every connection."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from metrics_app import create_app
+from metrics_app.extensions import db
+from metrics_app.storage.models import Record
+from tests.dbsetup import config_for, dispose, session_database
+
+from ..ingest.records import utilization
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, monkeypatch):
+    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)  # these are SQLite file tests on either run
+    yield from session_database(tmp_path)
+
+
+def test_records_survive_an_app_restart(sqlite_url):
+    first = create_app(config_for(sqlite_url))
+    assert first.test_client().post("/metrics", json=utilization(20)).status_code == 201
+    dispose(first)
+
+    second = create_app(config_for(sqlite_url))
+    with second.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Record)) == 20
+    assert second.test_client().post("/metrics", json=utilization(20)).get_json()["saved"] == 0
+    dispose(second)
+
+
+def test_sqlite_connections_use_wal_full_sync_and_busy_timeout(sqlite_url):
+    app = create_app(config_for(sqlite_url))
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == app.config["SQLITE_BUSY_TIMEOUT_MS"]
+    dispose(app)
