@@ -77,6 +77,9 @@ class TestConfig(Config):
 
     TESTING = True
     SAMPLERS_ENABLED = False
+    # Unit tests inject fake GPU sources; real GPUs on a test machine must not leak into them.
+    ENABLE_NVIDIA = False
+    ENABLE_AMD = False
     BACKGROUND_JOBS_ENABLED = False
     SAMPLE_INTERVAL_SEC = 0.1
     HISTORY_SECONDS = 5

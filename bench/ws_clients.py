@@ -7,12 +7,20 @@
 Prints messages/s per client (min/median), p50/p99/max gap between consecutive messages, errors,
 and, given the gunicorn master's pid, the server's CPU (% of one core, master + workers) and
 resident memory. ``--clients 0`` measures an idle server.
+
+Isolation (issue 6): ``--stall N`` adds N clients that complete the handshake with a tiny receive
+buffer and then never read; ``--drop N`` adds N clients that vanish abruptly (TCP reset, no close
+frame) halfway through the window. The figures printed are those of the ordinary clients only, so
+a run with and without them shows whether misbehaving clients delay the others.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import os
 import resource
+import socket
 import statistics
 import threading
 import time
@@ -20,6 +28,7 @@ import urllib.request
 
 import psutil
 import websockets
+from urllib.parse import urlsplit
 
 
 class Stats:
@@ -55,6 +64,43 @@ async def client(url: str, stats: Stats, connected: asyncio.Semaphore, stop_at: 
                 stats.settled += len(arrivals) == 1
     except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
         stats.error(exc, bool(arrivals))
+
+
+async def stalled_client(url: str, stop_at: list[float], stats: Stats) -> None:
+    """Handshake, then never read: the server's sends to it back up once the buffers fill."""
+    parts = urlsplit(url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port or 80))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write((f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        await reader.readuntil(b"\r\n\r\n")
+        while time.monotonic() < stop_at[0]:
+            await asyncio.sleep(0.5)
+        writer.transport.abort()
+    except Exception as exc:  # noqa: BLE001 - counted and reported
+        stats.error(exc, True)
+
+
+async def dropping_client(url: str, stop_at: list[float], stats: Stats) -> None:
+    """Connect, read normally, then disappear mid-window with a TCP reset and no close frame."""
+    try:
+        ws = await websockets.connect(url, compression=None, open_timeout=60, ping_interval=None)
+        while stop_at[0] == float("inf"):
+            await ws.recv()
+        deadline = stop_at[0] - (stop_at[0] - time.monotonic()) / 2
+        while time.monotonic() < deadline:
+            await asyncio.wait_for(ws.recv(), timeout=max(0.01, deadline - time.monotonic()))
+    except asyncio.TimeoutError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - counted and reported
+        stats.error(exc, True)
+        return
+    ws.transport.abort()
 
 
 def probe_http(url: str, stop: threading.Event, latencies: list[float], failures: list[str]) -> None:
@@ -107,6 +153,8 @@ async def main() -> None:
     parser.add_argument("--server-pid", type=int, help="gunicorn master pid, to measure server CPU and memory")
     parser.add_argument("--http-probe", help="URL fetched every 100 ms during the window, e.g. "
                                              "http://127.0.0.1:8000/api/metrics")
+    parser.add_argument("--stall", type=int, default=0, help="extra clients that never read")
+    parser.add_argument("--drop", type=int, default=0, help="extra clients that vanish mid-window")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -116,6 +164,9 @@ async def main() -> None:
     sem = asyncio.Semaphore(args.connect_concurrency)
     t_connect = time.monotonic()
     tasks = [asyncio.create_task(client(args.url, stats, sem, stop_at)) for _ in range(args.clients)]
+    misbehaving = Stats()
+    tasks += [asyncio.create_task(stalled_client(args.url, stop_at, misbehaving)) for _ in range(args.stall)]
+    tasks += [asyncio.create_task(dropping_client(args.url, stop_at, misbehaving)) for _ in range(args.drop)]
     # Wait until every client got its first message (or failed), then measure a clean window.
     while stats.settled < args.clients and time.monotonic() - t_connect < 120:
         await asyncio.sleep(0.2)
@@ -146,6 +197,9 @@ async def main() -> None:
         print(f"gap ms: p50={1000 * percentile(gaps, 0.5):.0f} p99={1000 * percentile(gaps, 0.99):.0f} "
               f"max={1000 * max(gaps, default=float('nan')):.0f}")
     print(f"errors: {sum(stats.errors.values())} {stats.errors or ''}")
+    if args.stall or args.drop:
+        print(f"misbehaving clients: {args.stall} stalled, {args.drop} dropped; their own errors: "
+              f"{misbehaving.errors or 'none'}")
     if args.http_probe:
         print(f"http probe: {len(latencies)} ok, {len(failures)} failed, latency ms "
               f"p50={1000 * percentile(latencies, 0.5):.1f} p99={1000 * percentile(latencies, 0.99):.1f}")

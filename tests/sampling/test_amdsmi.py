@@ -88,6 +88,6 @@ def test_the_four_captures_agree(amd_dir: Path) -> None:
 @pytest.mark.parametrize("importable, kind", [(True, AmdSmiSource), (False, RocmSmiSource)])
 def test_amdsmi_preferred_over_rocm_smi(monkeypatch: pytest.MonkeyPatch, importable: bool, kind: type) -> None:
     monkeypatch.setattr(sources, "amdsmi_importable", lambda: importable)
-    config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()} | {"ENABLE_NVIDIA": False}
+    config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()} | {"ENABLE_AMD": True}
     (amd,) = sources.gpu_sources(config)
     assert isinstance(amd, kind) and amd.vendor == "AMD"
