@@ -3,14 +3,7 @@
 # Extra arguments go to pytest (e.g. ./test.sh -k live -x).
 set -euo pipefail
 cd "$(dirname "$0")"
-if [ ! -x venv/bin/python ]; then
-  python3 -m venv venv
-fi
-if ! cmp -s requirements.txt venv/.requirements.installed; then
-  venv/bin/pip install --quiet --upgrade pip
-  venv/bin/pip install --quiet -r requirements.txt
-  cp requirements.txt venv/.requirements.installed
-fi
+scripts/ensure-venv.sh
 
 PG_URL="${TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
 ran=()
