@@ -7,4 +7,6 @@ scripts/ensure-venv.sh
 if [ -d migrations ]; then
   FLASK_APP=wsgi SAMPLERS_ENABLED=false venv/bin/flask db upgrade
 fi
+# Thousands of live WebSocket clients need as many file descriptors: lift the soft limit to the hard one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec venv/bin/gunicorn --config gunicorn.conf.py wsgi:app
