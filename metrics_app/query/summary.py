@@ -29,16 +29,24 @@ def _field_stats(kind_fields: tuple[str, ...], row: Any) -> dict[str, Any]:
     return stats
 
 
-def gpu_stats(series: dict[int, Series]) -> list[dict[str, Any]]:
-    """Per GPU and metric: record count and avg/min/max of every field, all from the rollups."""
+def gpu_stats(series: dict[int, Series], filtered: bool) -> list[dict[str, Any]]:
+    """Per GPU and metric: record count and avg/min/max of every field, all from the rollups.
+
+    Unfiltered, the rollups are read in one pass in key order; an ``IN`` over every GPU would seek
+    per GPU instead and measured ~1.5x slower on 10M records.
+    """
     columns = [_ROLLUP.series_id, _ROLLUP.metric, func.sum(_ROLLUP.n).label("n")]
     for index in (1, 2, 3):
         columns += [func.sum(_ROLLUP[f"sum{index}"]).label(f"sum{index}"),
                     func.min(_ROLLUP[f"min{index}"]).label(f"min{index}"),
                     func.max(_ROLLUP[f"max{index}"]).label(f"max{index}")]
-    query = select(*columns).where(_ROLLUP.series_id.in_(list(series))).group_by(_ROLLUP.series_id, _ROLLUP.metric)
+    query = select(*columns).group_by(_ROLLUP.series_id, _ROLLUP.metric)
+    if filtered:
+        query = query.where(_ROLLUP.series_id.in_(list(series)))
     per_series: dict[int, dict[str, Any]] = {sid: {} for sid in series}
     for row in db.session.execute(query).mappings():
+        if row["series_id"] not in per_series:
+            continue  # a GPU first seen after the lookup: it is in the next answer
         kind = KINDS_BY_CODE[row["metric"]]
         per_series[row["series_id"]][kind.name] = {"count": int(row["n"]), "fields": _field_stats(kind.fields, row)}
     return [{**series[sid].describe(), "metrics": metrics} for sid, metrics in per_series.items()]

@@ -8,7 +8,7 @@ from . import bp
 from .aggregate import aggregate
 from .params import MetricsQuerySchema, SeriesFilterSchema, parse_args
 from .records import list_records
-from .series import find_series
+from .series import find_series, has_series_filter
 from .summary import gpu_stats, health_report
 
 _METRICS_ARGS = MetricsQuerySchema()
@@ -32,8 +32,8 @@ def list_gpus() -> Response:
 
 @bp.get("/stats")
 def stats() -> Response:
-    series = find_series(parse_args(_SERIES_ARGS, request.args))
-    gpus = gpu_stats(series)
+    args = parse_args(_SERIES_ARGS, request.args)
+    gpus = gpu_stats(find_series(args), has_series_filter(args))
     return json_response({"gpus": gpus, "count": len(gpus)})
 
 
