@@ -11,7 +11,7 @@ from flask import Flask
 
 from config import Config
 
-from . import errors, ingest, live, query, service, storage
+from . import docs, errors, ingest, live, query, service, storage
 from .cli.gpus import gpus_cli
 from .extensions import cors, hub, sock
 from .websocket import init_websockets
@@ -36,5 +36,6 @@ def create_app(config_class: type = Config) -> Flask:
     app.register_blueprint(live.bp)
     app.register_blueprint(ingest.bp)
     app.register_blueprint(query.bp)
+    app.register_blueprint(docs.bp)
     app.cli.add_command(gpus_cli)
     return app

@@ -1,0 +1,62 @@
+"""The OpenAPI 3 document, generated once per app from the marshmallow schemas with apispec."""
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from marshmallow import Schema
+
+from .. import service
+from ..ingest.schemas import SCHEMA_CLASSES, StrictNumber, UtcTimestamp
+from . import schemas
+from .paths import add_ingest_paths, add_live_paths, add_query_paths
+
+OPENAPI_VERSION = "3.0.3"
+_RESPONSE_SCHEMAS = (schemas.ErrorSchema, schemas.MetricsPageSchema, schemas.AggregateSchema,
+                     schemas.BucketSeriesSchema, schemas.GpuListSchema, schemas.StatsSchema, schemas.HealthSchema)
+
+
+def _schema_name(schema: type[Schema] | Schema) -> str:
+    """Component names are the class names: stable, and what a reader of the code searches for."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__
+
+
+def _strict_number(self: Any, field: Any, **_kwargs: Any) -> dict[str, Any]:
+    """Ingest's number field is mapped to ``number``; this narrows the integer-only ones."""
+    return {"type": "integer"} if isinstance(field, StrictNumber) and field.integer else {}
+
+
+def build_spec(record_schemas: dict[str, type[Schema]]) -> dict[str, Any]:
+    """``record_schemas``: the ingest schema of each metric kind, for the POST /metrics body."""
+    plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
+    spec = APISpec(
+        title="GPU metrics service", version=service.VERSION, openapi_version=OPENAPI_VERSION,
+        plugins=[plugin],
+        info={"description": "Live metrics of this host's GPUs (seed 000) and the queryable history of "
+                             "records sent by crawlers on other machines (seed 003). Every error is "
+                             '`{"error", "message", "details"}`.'},
+        tags=[{"name": "service"}, {"name": "live", "description": "This host, sampled in-process"},
+              {"name": "history", "description": "Crawler records: ingest and queries"}],
+    )
+    plugin.map_to_openapi_type(UtcTimestamp, "string", "date-time")
+    plugin.map_to_openapi_type(StrictNumber, "number", None)
+    plugin.converter.add_attribute_function(_strict_number)
+    for schema in _RESPONSE_SCHEMAS:
+        spec.components.schema(_schema_name(schema), schema=schema)
+    for schema in record_schemas.values():
+        spec.components.schema(_schema_name(schema), schema=schema)
+    add_live_paths(spec)
+    add_ingest_paths(spec, {kind: _schema_name(s) for kind, s in record_schemas.items()})
+    add_query_paths(spec)
+    return spec.to_dict()
+
+
+def spec_for(app: Flask) -> dict[str, Any]:
+    """Built on first use and kept: the document depends only on code, not on requests."""
+    cached = app.extensions.get("openapi_spec")
+    if cached is None:
+        cached = app.extensions["openapi_spec"] = build_spec(SCHEMA_CLASSES)
+    return cached
