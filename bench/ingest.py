@@ -1,0 +1,100 @@
+"""Ingest throughput: batches of seed records POSTed from N concurrent keep-alive connections.
+
+    GUNICORN_WORKERS=2 PORT=8000 DATABASE_URL=sqlite:////tmp/bench.db venv/bin/gunicorn -c gunicorn.conf.py wsgi:app
+    venv/bin/python bench/ingest.py --url http://127.0.0.1:8000 --connections 4 --records 200000
+
+It starts nothing itself: point it at a running service (run ``flask db upgrade`` on the database
+first, as ./start.sh does). Every record is new: each run picks a fresh hostname per connection and
+the six kinds walk forward one second at a time, so idempotency never turns a request into a no-op;
+the script fails if any response saved fewer records than it sent. Bodies are serialized before the
+clock starts, so the figure measures the service, not the load generator's JSON encoding.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import statistics
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import orjson
+
+KINDS = (
+    ("memory", {"totalMiB": 81559, "usedMiB": 2048, "freeMiB": 79511}),
+    ("utilization", {"gpuPercent": 55, "memoryPercent": 12}),
+    ("temperature", {"celsius": 65}),
+    ("power", {"watts": 115.2}),
+    ("clocks", {"graphicsMHz": 1800, "memoryMHz": 7000}),
+    ("process", {"pid": 1234, "usedMiB": 512}),
+)
+
+
+def batches(host: str, count: int, size: int, gpus: int = 8) -> list[bytes]:
+    """``count`` bodies of ``size`` distinct records for ``host``: (second, GPU, kind) never repeats."""
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    bodies, n = [], 0
+    for _ in range(count):
+        records = []
+        for _ in range(size):
+            second, rest = divmod(n, gpus * len(KINDS))
+            gpu, kind = divmod(rest, len(KINDS))
+            name, fields = KINDS[kind]
+            records.append({"timestamp": (start + timedelta(seconds=second)).isoformat(), "gpuIndex": gpu,
+                            "metric": name, "hostname": host, "gpuId": f"GPU-{gpu}", "gpuName": "H100",
+                            **fields})
+            n += 1
+        bodies.append(orjson.dumps(records))
+    return bodies
+
+
+def sender(url: str, bodies: list[bytes], size: int, latencies: list[float], failures: list[str]) -> None:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
+    for body in bodies:
+        began = time.perf_counter()
+        conn.request("POST", "/metrics", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        payload = response.read()
+        latencies.append(time.perf_counter() - began)
+        if response.status != 201 or orjson.loads(payload).get("saved") != size:
+            failures.append(f"{response.status} {payload[:200]!r}")
+    conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--records", type=int, default=200_000, help="total records to send")
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+
+    per_conn = max(1, args.records // (args.batch * args.connections))
+    run = uuid.uuid4().hex[:8]
+    work = [batches(f"bench-{run}-{c}", per_conn, args.batch) for c in range(args.connections)]
+    latencies: list[float] = []
+    failures: list[str] = []
+    threads = [threading.Thread(target=sender, args=(args.url, bodies, args.batch, latencies, failures))
+               for bodies in work]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+
+    total = per_conn * args.batch * args.connections
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"{total:,} records in {len(latencies)} batches of {args.batch} from {args.connections} connections: "
+          f"{elapsed:.2f} s, {total / elapsed:,.0f} records/s, batch latency p50 "
+          f"{statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+    if failures:
+        raise SystemExit(f"{len(failures)} batches did not store every record, e.g. {failures[0]}")
+
+
+if __name__ == "__main__":
+    main()
