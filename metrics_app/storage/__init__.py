@@ -2,6 +2,7 @@
 
 ``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
 applies the SQLite connection settings; ``store_rows`` (writer.py) is the only write path.
+``jobs_status()`` reports the retention job's and the file tailers' last runs for /health.
 """
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from flask import Flask
 from ..extensions import db, migrate
 from . import models  # noqa: F401 - registers the tables on db.metadata for Alembic
 from .engine import configure_engine
+from .retention import retention_command
+from .status import jobs_status
+
+__all__ = ["init_app", "jobs_status"]
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 
@@ -22,3 +27,4 @@ def init_app(app: Flask) -> None:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     with app.app_context():
         configure_engine(app, db.engine)
+    app.cli.add_command(retention_command)

@@ -57,7 +57,7 @@ class StoreResult:
         return {"saved": self.saved, "duplicates": self.duplicates, "received": self.received}
 
 
-def _insert(conn: Connection, table: Table) -> Any:
+def dialect_insert(conn: Connection, table: Table) -> Any:
     """The dialect's INSERT, which is the one that knows ON CONFLICT."""
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
@@ -85,7 +85,7 @@ def _series_ids(conn: Connection, rows: Sequence[Row]) -> dict[tuple[str, int], 
     ids = {(h, g): i for i, h, g in conn.execute(lookup)}
     missing = sorted(set(span) - ids.keys())
     if missing:
-        conn.execute(_insert(conn, SERIES).on_conflict_do_nothing(
+        conn.execute(dialect_insert(conn, SERIES).on_conflict_do_nothing(
             index_elements=["hostname", "gpu_index"]), [
             {"hostname": h, "gpu_index": g, "first_ts_ms": span[(h, g)][0],
              "last_ts_ms": span[(h, g)][1], "record_count": 0} for h, g in missing])
@@ -175,7 +175,7 @@ def _upsert_rollups(conn: Connection, new: Iterable[Any]) -> None:
     if not params:
         return
     least, greatest = _least_greatest(conn)
-    stmt = _insert(conn, ROLLUPS)
+    stmt = dialect_insert(conn, ROLLUPS)
     current, incoming = ROLLUPS.c, stmt.excluded
     merged: dict[str, Any] = {"n": current.n + incoming.n}
     for k in (1, 2, 3):

@@ -1,0 +1,130 @@
+"""Age-based retention: delete records older than METRICS_RETENTION_HOURS, by record timestamp.
+
+The cutoff is rounded down to a whole minute so raw rows and per-minute rollups are trimmed at the
+same boundary (no rollup ever counts a deleted row). Rows go in chunks of RETENTION_CHUNK_ROWS, each
+in its own short write transaction, so ingest waits at most one chunk, never the whole purge.
+Per-GPU summaries lose the deleted rows from their counts and move ``first_ts_ms`` forward; a GPU
+whose records all expired keeps its summary row with a count of 0 (it was seen).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
+from sqlalchemy.engine import Engine
+
+from ..extensions import db
+from .engine import write_tx
+from .status import upsert_job_run
+from .writer import MINUTE_MS, RECORDS, ROLLUPS, SERIES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    cutoff_ms: int
+    records: int
+    rollups: int
+    dry_run: bool
+    duration_ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cutoff_for(hours: float, now_ms: int) -> int:
+    cutoff = now_ms - int(hours * 3_600_000)
+    return cutoff - cutoff % MINUTE_MS
+
+
+def _delete_record_chunk(engine: Engine, cutoff_ms: int, chunk: int) -> int:
+    """Delete up to ``chunk`` expired records and take them off their series' summaries."""
+    victims = select(RECORDS.c.id).where(RECORDS.c.ts_ms < cutoff_ms).limit(chunk).scalar_subquery()
+    with write_tx(engine) as conn:
+        per_series = Counter(conn.execute(
+            delete(RECORDS).where(RECORDS.c.id.in_(victims)).returning(RECORDS.c.series_id)).scalars())
+        if per_series:
+            earliest = (select(func.min(RECORDS.c.ts_ms)).where(RECORDS.c.series_id == SERIES.c.id)
+                        .where(RECORDS.c.ts_ms >= cutoff_ms).scalar_subquery())
+            conn.execute(
+                update(SERIES).where(SERIES.c.id == bindparam("sid")).values(
+                    record_count=SERIES.c.record_count - bindparam("n"),
+                    first_ts_ms=func.coalesce(earliest, SERIES.c.first_ts_ms)),
+                [{"sid": sid, "n": n} for sid, n in sorted(per_series.items())])
+    return sum(per_series.values())
+
+
+def _delete_rollup_chunk(engine: Engine, cutoff_ms: int, chunk: int) -> int:
+    key = tuple_(ROLLUPS.c.series_id, ROLLUPS.c.metric, ROLLUPS.c.minute_ms)
+    victims = select(ROLLUPS.c.series_id, ROLLUPS.c.metric, ROLLUPS.c.minute_ms).where(
+        ROLLUPS.c.minute_ms < cutoff_ms).limit(chunk)
+    with write_tx(engine) as conn:
+        return conn.execute(delete(ROLLUPS).where(key.in_(victims))).rowcount
+
+
+def _count_expired(engine: Engine, cutoff_ms: int) -> tuple[int, int]:
+    with engine.connect() as conn:
+        records = conn.scalar(select(func.count()).select_from(RECORDS).where(RECORDS.c.ts_ms < cutoff_ms))
+        rollups = conn.scalar(select(func.count()).select_from(ROLLUPS).where(ROLLUPS.c.minute_ms < cutoff_ms))
+    return records, rollups
+
+
+def run_retention(engine: Engine, hours: float, chunk_rows: int, dry_run: bool = False,
+                  now_ms: int | None = None) -> RetentionResult:
+    """One pass; a dry run only counts. A real run records itself in ``job_runs`` for /health."""
+    began = time.monotonic()
+    cutoff_ms = cutoff_for(hours, int(time.time() * 1000) if now_ms is None else now_ms)
+    if dry_run:
+        records, rollups = _count_expired(engine, cutoff_ms)
+    else:
+        records = rollups = 0
+        while (deleted := _delete_record_chunk(engine, cutoff_ms, chunk_rows)) > 0:
+            records += deleted
+        while (deleted := _delete_rollup_chunk(engine, cutoff_ms, chunk_rows)) > 0:
+            rollups += deleted
+    result = RetentionResult(cutoff_ms, records, rollups, dry_run, int((time.monotonic() - began) * 1000))
+    if not dry_run:
+        with write_tx(engine) as conn:
+            upsert_job_run(conn, "retention", duration_ms=result.duration_ms, deleted=records, error=None)
+        if records:
+            log.info("retention deleted %d records and %d rollups older than %d", records, rollups, cutoff_ms)
+    return result
+
+
+def retention_job() -> RetentionResult:
+    """The periodic job: current app's settings; a failure is recorded for /health, then re-raised."""
+    config = current_app.config
+    try:
+        return run_retention(db.engine, config["METRICS_RETENTION_HOURS"], config["RETENTION_CHUNK_ROWS"])
+    except Exception as exc:
+        try:
+            with write_tx(db.engine) as conn:
+                upsert_job_run(conn, "retention", duration_ms=0, deleted=0, error=f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the database itself is failing; the original error matters
+            log.exception("could not record the retention failure")
+        raise
+
+
+@click.command("retention")
+@click.option("--hours", type=float, default=None, help="Keep this many hours (default METRICS_RETENTION_HOURS).")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@with_appcontext
+def retention_command(hours: float | None, dry_run: bool) -> None:
+    """Delete records older than the retention window once, and print what was deleted."""
+    config = current_app.config
+    hours = config["METRICS_RETENTION_HOURS"] if hours is None else hours
+    if hours <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--hours")
+    result = run_retention(db.engine, hours, config["RETENTION_CHUNK_ROWS"], dry_run=dry_run)
+    cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.cutoff_ms / 1000))
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"retention ({hours:g} h, cutoff {cutoff}): {verb} {result.records} records "
+               f"and {result.rollups} per-minute rollups in {result.duration_ms} ms")
