@@ -70,6 +70,7 @@ class Config:
     RETENTION_CHUNK_ROWS = _env_int("RETENTION_CHUNK_ROWS", 5_000)
     # Retention and tailers (one leader process); off for tests and `flask` commands.
     BACKGROUND_JOBS_ENABLED = _env_bool("BACKGROUND_JOBS_ENABLED", True)
+    JOBS_LOCK_PATH = os.environ.get("JOBS_LOCK_PATH", "")  # default: beside the SQLite file, else in /tmp
 
 
 class TestConfig(Config):

@@ -11,7 +11,7 @@ from flask import Flask
 
 from config import Config
 
-from . import docs, errors, ingest, live, query, service, storage
+from . import docs, errors, ingest, jobs, live, query, service, storage
 from .cli.gpus import gpus_cli
 from .extensions import cors, hub, sock
 from .websocket import init_websockets
@@ -30,6 +30,7 @@ def create_app(config_class: type = Config) -> Flask:
     init_websockets(app)
     hub.init_app(app)
     storage.init_app(app)
+    jobs.init_app(app)
 
     errors.register_error_handlers(app)
     app.register_blueprint(service.bp)

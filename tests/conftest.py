@@ -1,6 +1,7 @@
 """Shared fixtures: ``app`` (samplers off, hub driven by hand), ``client`` and ``runner``."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,18 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 def database_url(tmp_path_factory):
     """A migrated database for the whole session (SQLite temp file, or TEST_DATABASE_URL's server)."""
     yield from session_database(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_schema_for_subprocesses(database_url):
+    """Servers started by tests (tests/server.py) read TEST_DATABASE_URL: on PostgreSQL, point it at
+    this session's private, migrated schema rather than the shared database's public one."""
+    saved = os.environ.get("TEST_DATABASE_URL")
+    if saved:
+        os.environ["TEST_DATABASE_URL"] = database_url
+    yield
+    if saved:
+        os.environ["TEST_DATABASE_URL"] = saved
 
 
 @pytest.fixture

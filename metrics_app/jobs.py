@@ -1,0 +1,125 @@
+"""Background writers: the retention job and the JSONL file tailers.
+
+Every gunicorn worker builds the app, but these must run in one process only: each tick first tries
+to become the leader by taking an ``flock`` that it then keeps for life. When the leader dies the
+kernel drops its lock and another worker takes over on its next tick. (The lock file is local, so
+with PostgreSQL shared by several hosts, enable the jobs on one host only.)
+
+Nothing starts at import, in ``create_app``, in tests (``BACKGROUND_JOBS_ENABLED`` is off there) or
+in ``flask`` commands: ``start()`` runs from gunicorn's ``post_worker_init`` or on the first request.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from typing import Callable
+
+from flask import Flask
+
+from .extensions import db
+from .ingest.tailer import FileTailer
+from .sampling.runner import PeriodicThread
+from .storage.retention import retention_job
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "background_jobs"
+
+
+def default_lock_path(database_url: str) -> str:
+    """Beside a SQLite file; for a server database, one lock per URL in the temp directory."""
+    if database_url.startswith("sqlite:///") and len(database_url) > len("sqlite:///"):
+        return database_url[len("sqlite:///"):] + ".jobs.lock"
+    digest = hashlib.sha1(database_url.encode()).hexdigest()[:12]
+    return os.path.join(tempfile.gettempdir(), f"gpu-metrics-jobs-{digest}.lock")
+
+
+class LeaderLock:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._mutex = threading.Lock()
+
+    def acquire(self) -> bool:
+        """True once this process is the leader (and from then on); never blocks."""
+        with self._mutex:
+            if self._fd is not None:
+                return True
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._fd = fd
+            log.info("process %d leads the background jobs (lock %s)", os.getpid(), self.path)
+            return True
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+class BackgroundJobs:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        config = app.config
+        self.leader = LeaderLock(config.get("JOBS_LOCK_PATH") or default_lock_path(config["SQLALCHEMY_DATABASE_URI"]))
+        self.tailers = [
+            FileTailer(name, config[path_key], config["MAX_BATCH"])
+            for name, flag, path_key in (("ws", "ENABLE_WS_FILE", "INPUT_WS_PATH"),
+                                         ("msg", "ENABLE_MSG_FILE", "INPUT_MSG_PATH"))
+            if config[flag]
+        ]
+        self._threads: list[PeriodicThread] = []
+        self._start_lock = threading.Lock()
+
+    def _as_leader(self, job: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            with self.app.app_context():
+                if self.leader.acquire():
+                    job()
+        return run
+
+    def _poll_tailers(self) -> None:
+        for tailer in self.tailers:
+            try:
+                tailer.poll(db.engine)
+            except Exception:  # noqa: BLE001 - one file's trouble must not stop the other
+                log.exception("tailer %s failed; retrying next poll", tailer.name)
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._threads:
+                return
+            config = self.app.config
+            self._threads = [PeriodicThread("retention", config["RETENTION_CLEAN_INTERVAL_SEC"],
+                                            self._as_leader(retention_job))]
+            if self.tailers:
+                self._threads.append(PeriodicThread("file-tailers", config["FILE_POLL_INTERVAL_SEC"],
+                                                    self._as_leader(self._poll_tailers)))
+            for thread in self._threads:
+                thread.start()
+
+    def stop(self) -> None:
+        for thread in self._threads:
+            thread.stop()
+        self._threads = []
+        for tailer in self.tailers:
+            tailer.close()
+        self.leader.release()
+
+
+def init_app(app: Flask) -> BackgroundJobs:
+    jobs = BackgroundJobs(app)
+    app.extensions[EXTENSION_KEY] = jobs
+    if app.config["BACKGROUND_JOBS_ENABLED"]:
+        # Servers other than gunicorn get the jobs on the first request; under gunicorn,
+        # post_worker_init has started them already and this is a no-op.
+        app.before_request(jobs.start)
+    return jobs

@@ -1,0 +1,110 @@
+"""JSONL tailers: offsets survive restarts (no line read twice or skipped), partial last lines wait,
+truncation and rotation restart at the top, malformed lines are counted with their line number."""
+from __future__ import annotations
+
+import logging
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from metrics_app.extensions import db
+from metrics_app.ingest.tailer import FileTailer
+from metrics_app.storage import jobs_status
+from metrics_app.storage.models import Record
+
+from .records import utilization
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield db.engine
+
+
+def lines(records) -> bytes:
+    return b"".join(orjson.dumps(r) + b"\n" for r in records)
+
+
+def stored() -> int:
+    return db.session.scalar(select(func.count()).select_from(Record))
+
+
+def test_offset_survives_a_restart_without_rereading_or_skipping(ctx, tmp_path):
+    path = tmp_path / "ws_out.jsonl"
+    records = utilization(30)
+    path.write_bytes(lines(records[:10]))
+    assert FileTailer("ws", str(path), 100).poll(ctx) == 10
+
+    with path.open("ab") as f:
+        f.write(lines(records[10:30]))
+    restarted = FileTailer("ws", str(path), 100)  # a new process: state comes from the database
+    assert restarted.poll(ctx) == 20
+    assert restarted.line_no == 30 and restarted.offset == path.stat().st_size
+    assert stored() == 30
+    # A duplicate would have been absorbed by the natural key, so check the tailer's own counts too.
+    assert jobs_status()["tailers"][0]["records_ok"] == 30
+
+
+def test_partial_last_line_waits_for_its_newline(ctx, tmp_path):
+    path = tmp_path / "msg_out.jsonl"
+    first, second = utilization(2)
+    path.write_bytes(lines([first]) + orjson.dumps(second)[:20])
+    tailer = FileTailer("msg", str(path), 100)
+    assert tailer.poll(ctx) == 1
+    with path.open("ab") as f:
+        f.write(orjson.dumps(second)[20:])
+    assert tailer.poll(ctx) == 0
+    with path.open("ab") as f:
+        f.write(b"\n")
+    assert tailer.poll(ctx) == 1
+    assert tailer.malformed == 0 and stored() == 2
+
+
+def test_truncation_restarts_from_the_top(ctx, tmp_path):
+    path = tmp_path / "ws_out.jsonl"
+    path.write_bytes(lines(utilization(10)))
+    tailer = FileTailer("ws", str(path), 100)
+    assert tailer.poll(ctx) == 10
+    path.write_bytes(lines(utilization(3, host="after-truncate")))  # same inode, shorter
+    assert tailer.poll(ctx) == 3
+    assert tailer.line_no == 3 and stored() == 13
+
+
+def test_rotation_finishes_the_old_file_then_reads_the_new_one(ctx, tmp_path):
+    path = tmp_path / "ws_out.jsonl"
+    path.write_bytes(lines(utilization(5)))
+    tailer = FileTailer("ws", str(path), 100)
+    assert tailer.poll(ctx) == 5
+    with path.open("ab") as f:
+        f.write(lines(utilization(8)[5:]))  # written just before the rotation
+    path.rename(tmp_path / "ws_out.jsonl.1")
+    path.write_bytes(lines(utilization(4, host="new-file")))
+    assert tailer.poll(ctx) == 3 + 4
+    assert stored() == 12
+    restarted = FileTailer("ws", str(path), 100)
+    assert restarted.poll(ctx) == 0 and restarted.line_no == 4
+
+
+def test_malformed_lines_are_counted_logged_and_skipped(ctx, tmp_path, caplog):
+    path = tmp_path / "ws_out.jsonl"
+    good = utilization(3)
+    path.write_bytes(lines(good[:1]) + b"{not json\n" + lines([dict(good[1], gpuPercent=-5)]) + b"\n"
+                     + lines(good[2:]))
+    tailer = FileTailer("ws", str(path), 100)
+    with caplog.at_level(logging.WARNING, logger="metrics_app.ingest.tailer"):
+        assert tailer.poll(ctx) == 2
+    assert tailer.malformed == 2 and tailer.line_no == 5
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("line 2 is malformed" in m for m in messages)
+    assert any("line 3 is malformed" in m and "gpuPercent" in m for m in messages)
+    status = jobs_status()["tailers"][0]
+    assert status["malformed"] == 2 and status["last_error"].startswith("line 3:")
+
+
+def test_missing_file_is_waited_for(ctx, tmp_path):
+    path = tmp_path / "later.jsonl"
+    tailer = FileTailer("ws", str(path), 100)
+    assert tailer.poll(ctx) == 0
+    path.write_bytes(lines(utilization(2)))
+    assert tailer.poll(ctx) == 2

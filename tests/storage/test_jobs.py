@@ -1,0 +1,38 @@
+"""Background jobs run in one process only (flock leader) and are never started by create_app."""
+from __future__ import annotations
+
+import orjson
+
+from metrics_app.jobs import EXTENSION_KEY, LeaderLock, default_lock_path
+
+from ..ingest.records import utilization
+
+
+def test_only_one_leader_until_it_lets_go(tmp_path):
+    first, second = LeaderLock(str(tmp_path / "j.lock")), LeaderLock(str(tmp_path / "j.lock"))
+    assert first.acquire() and first.acquire()
+    assert not second.acquire()
+    first.release()
+    assert second.acquire()
+    second.release()
+
+
+def test_lock_path_sits_beside_a_sqlite_file():
+    assert default_lock_path("sqlite:////data/metrics.db") == "/data/metrics.db.jobs.lock"
+    assert default_lock_path("postgresql+psycopg://u@h/db").endswith(".lock")
+
+
+def test_jobs_are_not_started_by_the_app_factory(app):
+    assert app.extensions[EXTENSION_KEY]._threads == []
+
+
+def test_a_leader_tick_runs_the_tailers(app, tmp_path):
+    path = tmp_path / "ws_out.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in utilization(4)))
+    app.config.update(ENABLE_WS_FILE=True, INPUT_WS_PATH=str(path), JOBS_LOCK_PATH=str(tmp_path / "jobs.lock"))
+    from metrics_app.jobs import BackgroundJobs
+
+    jobs = BackgroundJobs(app)
+    jobs._as_leader(jobs._poll_tailers)()
+    assert jobs.tailers[0].records_ok == 4
+    jobs.stop()
