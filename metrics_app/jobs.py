@@ -98,18 +98,18 @@ class BackgroundJobs:
             if self._threads:
                 return
             config = self.app.config
-            self._threads = [PeriodicThread("retention", config["RETENTION_CLEAN_INTERVAL_SEC"],
-                                            self._as_leader(retention_job))]
+            jobs = [("retention", config["RETENTION_CLEAN_INTERVAL_SEC"], retention_job)]
             if self.tailers:
-                self._threads.append(PeriodicThread("file-tailers", config["FILE_POLL_INTERVAL_SEC"],
-                                                    self._as_leader(self._poll_tailers)))
-            for thread in self._threads:
+                jobs.append(("file-tailers", config["FILE_POLL_INTERVAL_SEC"], self._poll_tailers))
+            for name, interval, job in jobs:
+                thread = PeriodicThread(name, interval, self._as_leader(job))
                 thread.start()
+                self._threads.append(thread)
 
     def stop(self) -> None:
-        for thread in self._threads:
+        threads, self._threads = self._threads, []
+        for thread in threads:
             thread.stop()
-        self._threads = []
         for tailer in self.tailers:
             tailer.close()
         self.leader.release()

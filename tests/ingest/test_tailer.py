@@ -61,21 +61,24 @@ def test_partial_last_line_waits_for_its_newline(ctx, tmp_path):
     assert tailer.malformed == 0 and stored() == 2
 
 
-def test_truncation_restarts_from_the_top(ctx, tmp_path):
+def tailing(ctx, tmp_path, count: int):
+    """A tailer that has read ``count`` records from ws_out.jsonl."""
     path = tmp_path / "ws_out.jsonl"
-    path.write_bytes(lines(utilization(10)))
+    path.write_bytes(lines(utilization(count)))
     tailer = FileTailer("ws", str(path), 100)
-    assert tailer.poll(ctx) == 10
+    assert tailer.poll(ctx) == count
+    return path, tailer
+
+
+def test_truncation_restarts_from_the_top(ctx, tmp_path):
+    path, tailer = tailing(ctx, tmp_path, 10)
     path.write_bytes(lines(utilization(3, host="after-truncate")))  # same inode, shorter
     assert tailer.poll(ctx) == 3
     assert tailer.line_no == 3 and stored() == 13
 
 
 def test_rotation_finishes_the_old_file_then_reads_the_new_one(ctx, tmp_path):
-    path = tmp_path / "ws_out.jsonl"
-    path.write_bytes(lines(utilization(5)))
-    tailer = FileTailer("ws", str(path), 100)
-    assert tailer.poll(ctx) == 5
+    path, tailer = tailing(ctx, tmp_path, 5)
     with path.open("ab") as f:
         f.write(lines(utilization(8)[5:]))  # written just before the rotation
     path.rename(tmp_path / "ws_out.jsonl.1")
