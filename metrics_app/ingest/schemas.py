@@ -7,6 +7,7 @@ fields are errors (a misspelt field must not be silently dropped).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -49,6 +50,12 @@ def to_epoch_ms(value: Any) -> int:
     """ISO 8601 text to UTC epoch milliseconds; a timestamp without an offset is UTC."""
     if type(value) is not str:
         raise ValueError("Not a valid ISO 8601 timestamp string.")
+    return _parse_iso(value)
+
+
+@lru_cache(maxsize=16_384)
+def _parse_iso(value: str) -> int:
+    """Cached: a batch from one crawler repeats each timestamp for every GPU and kind."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -1,8 +1,8 @@
 """Batch validation: a fast path derived from the marshmallow schemas, marshmallow for the details.
 
-``schema.load`` costs ~25 µs per record, most of a 1,000-record batch's budget. Every good batch is
+``schema.load`` costs ~20 µs per record: 20 ms of a 1,000-record batch whose whole budget is ~12 ms. Every good batch is
 checked instead by plain functions compiled once from the schemas' own fields and validators
-(type, range, length, choices, required, unknown), producing the same dicts ``load`` would. Only
+(type, range, length, choices, required, unknown), producing the rows ``load`` would lead to. Only
 when that check rejects a record does marshmallow run, to word the 422's per-field errors. Compiling
 fails loudly at import if a schema gains a field or validator the fast path cannot mirror, and
 tests/ingest/test_validation.py checks that both paths agree on good and bad records.
@@ -55,7 +55,55 @@ def _validator_check(validator: Any) -> Check:
     raise NotImplementedError(f"fast path cannot mirror validator {validator!r}")
 
 
+def _number_check(field: StrictNumber) -> Check | None:
+    """The hot case, fused: a number with one closed, finite range. The range test also rejects NaN
+    and infinities, exactly as ``to_number`` does; None when the field is not of that shape."""
+    ranges = [v for v in field.validators if isinstance(v, Range)]
+    if field.allow_none or len(field.validators) != 1 or len(ranges) != 1:
+        return None
+    bound = ranges[0]
+    if bound.min is None or bound.max is None or not (bound.min_inclusive and bound.max_inclusive):
+        return None
+    low, high = bound.min, bound.max
+    if field.integer:
+        def check_int(value: Any) -> int:
+            if type(value) is int and low <= value <= high:
+                return value
+            raise Rejected
+        return check_int
+
+    def check_float(value: Any) -> float:
+        kind = type(value)
+        if (kind is float or kind is int) and low <= value <= high:
+            return float(value)
+        raise Rejected
+    return check_float
+
+
+def _string_check(field: fields.String) -> Check | None:
+    """Fused string check for a lone ``Length(max=...)`` (labels); None for any other shape."""
+    if len(field.validators) != 1 or not isinstance(field.validators[0], Length):
+        return None
+    bound = field.validators[0]
+    if bound.min is not None or bound.equal is not None or bound.max is None:
+        return None
+    longest, allow_none = bound.max, field.allow_none
+
+    def check_str(value: Any) -> str | None:
+        if type(value) is str:
+            if len(value) <= longest:
+                return value
+        elif value is None and allow_none:
+            return None
+        raise Rejected
+    return check_str
+
+
 def _field_check(field: fields.Field) -> Check:
+    if isinstance(field, StrictNumber) and (fused := _number_check(field)) is not None:
+        return fused
+    if type(field) is fields.String and (fused := _string_check(field)) is not None:
+        return fused
     if isinstance(field, (StrictNumber, UtcTimestamp)):
         convert = field.convert
     elif type(field) is fields.String:
@@ -83,33 +131,47 @@ def _field_check(field: fields.Field) -> Check:
     return check
 
 
+#: Where each schema attribute lands in a ``Row`` (a kind's own value fields go to v1..v3).
+_ROW_SLOTS = {name: i for i, name in enumerate(("hostname", "gpuIndex", "gpuId", "gpuName", "metric", "timestamp", "pid"))}
+
+
 class FastPlan:
-    """One kind's compiled checks: ``load(record)`` returns what ``schema.load`` would, or raises Rejected."""
+    """One kind's compiled checks: ``load(record)`` returns the Row marshmallow's load would lead to,
+    or raises Rejected. Records are filled straight into the Row's slots, with no dict in between."""
 
-    def __init__(self, schema: Schema) -> None:
-        self.checks = {(f.data_key or name): (name, _field_check(f)) for name, f in schema.fields.items()}
-        self.required = frozenset(key for key, (name, _) in self.checks.items() if schema.fields[name].required)
+    def __init__(self, kind: str, schema: Schema) -> None:
+        self.code = KINDS[kind].code
+        value_slots = {name: 7 + i for i, name in enumerate(KINDS[kind].fields)}
+        self.checks = {(f.data_key or name): ({**_ROW_SLOTS, **value_slots}[name], _field_check(f))
+                       for name, f in schema.fields.items()}
+        self.required = frozenset(key for key, f in schema.fields.items() if f.required)
+        self.template = ["", None, None, None, self.code, None, NO_PID, None, None, None]
 
-    def load(self, record: dict[str, Any]) -> dict[str, Any]:
+    def load(self, record: dict[str, Any]) -> Row:
         checks = self.checks
         if not self.required.issubset(record):
             raise Rejected
-        out = {}
+        slots = self.template.copy()
         for key, value in record.items():
             entry = checks.get(key)
             if entry is None:
                 raise Rejected
-            out[entry[0]] = entry[1](value)
-        return out
+            slots[entry[0]] = entry[1](value)
+        slots[0] = slots[0] or ""
+        slots[2] = slots[2] or None
+        slots[3] = slots[3] or None
+        slots[4] = self.code
+        return Row._make(slots)
 
 
-PLANS: dict[str, FastPlan] = {kind: FastPlan(schema) for kind, schema in SCHEMAS.items()}
+PLANS: dict[str, FastPlan] = {kind: FastPlan(kind, schema) for kind, schema in SCHEMAS.items()}
 
 
-def fast_load(record: Any) -> dict[str, Any]:
+def fast_load(record: Any) -> Row:
     if type(record) is not dict:
         raise Rejected
-    plan = PLANS.get(record.get("metric")) if type(record.get("metric")) is str else None
+    metric = record.get("metric")
+    plan = PLANS.get(metric) if type(metric) is str else None
     if plan is None:
         raise Rejected
     return plan.load(record)
@@ -153,7 +215,7 @@ def load_batch(payload: Any, max_batch: int) -> list[Row]:
         raise ApiError(413, "batch_too_large", f"{len(records)} records in one batch; MAX_BATCH is {max_batch}.",
                        {"received": len(records), "max_batch": max_batch})
     try:
-        return [to_row(fast_load(record)) for record in records]
+        return [fast_load(record) for record in records]
     except Rejected:
         pass
     problems = [

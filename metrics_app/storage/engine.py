@@ -87,13 +87,20 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+#: ``engine.execution_options()`` builds a new proxy engine on every call (~1 ms); build it once.
+_WRITE_ENGINES: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
+
+
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """``with write_tx(db.engine) as conn:`` one write transaction, committed on success."""
+    writer = _WRITE_ENGINES.get(engine)
+    if writer is None:
+        writer = _WRITE_ENGINES[engine] = engine.execution_options(**{WRITE_OPTION: True})
     lock = _WRITER_LOCKS.get(engine)
     if lock is None:  # PostgreSQL: row locks, concurrent writers welcome
-        with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        with writer.begin() as conn:
             yield conn
         return
-    with lock.hold(), engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+    with lock.hold(), writer.begin() as conn:
         yield conn

@@ -11,7 +11,8 @@ row locks briefly and always acquire them in the same order (no deadlocks).
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import weakref
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
@@ -19,7 +20,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from .models import GpuSeries, Record, Rollup
 
@@ -69,28 +70,57 @@ def _least_greatest(conn: Connection) -> tuple[Any, Any]:
     return func.min, func.max
 
 
-def _series_ids(conn: Connection, rows: Sequence[Row]) -> dict[tuple[str, int], int]:
-    span: dict[tuple[str, int], list[int]] = {}
+#: (hostname, gpu_index) -> gpu_series.id per engine. Safe to keep: summary rows are never deleted
+#: (retention only zeroes their counts), so an id, once seen, stays valid.
+_SERIES_IDS: "weakref.WeakKeyDictionary[Engine, dict[tuple[str, int], int]]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(slots=True)
+class _SeriesBatch:
+    """What one batch says about one GPU: its time span, latest labels, and how many rows were new."""
+
+    lo: int
+    hi: int
+    uuid: str | None
+    name: str | None
+    new: int = 0
+
+
+def _summarize(rows: Sequence[Row]) -> dict[tuple[str, int], _SeriesBatch]:
+    """Labels: the latest non-empty value by record time wins."""
+    span: dict[tuple[str, int], _SeriesBatch] = {}
     for row in rows:
         key = (row.hostname, row.gpu_index)
-        lo_hi = span.get(key)
-        if lo_hi is None:
-            span[key] = [row.ts_ms, row.ts_ms]
-        elif row.ts_ms < lo_hi[0]:
-            lo_hi[0] = row.ts_ms
-        elif row.ts_ms > lo_hi[1]:
-            lo_hi[1] = row.ts_ms
+        entry = span.get(key)
+        if entry is None:
+            span[key] = _SeriesBatch(row.ts_ms, row.ts_ms, row.gpu_uuid, row.gpu_name)
+            continue
+        if row.ts_ms < entry.lo:
+            entry.lo = row.ts_ms
+        if row.ts_ms >= entry.hi:
+            entry.hi = row.ts_ms
+            entry.uuid = row.gpu_uuid or entry.uuid
+            entry.name = row.gpu_name or entry.name
+    return span
+
+
+def _series_ids(conn: Connection, span: dict[tuple[str, int], _SeriesBatch]) -> dict[tuple[str, int], int]:
+    known = _SERIES_IDS.setdefault(conn.engine, {})
+    if known.keys() >= span.keys():
+        return known
     lookup = select(SERIES.c.id, SERIES.c.hostname, SERIES.c.gpu_index).where(
-        tuple_(SERIES.c.hostname, SERIES.c.gpu_index).in_(sorted(span)))
-    ids = {(h, g): i for i, h, g in conn.execute(lookup)}
-    missing = sorted(set(span) - ids.keys())
-    if missing:
-        conn.execute(dialect_insert(conn, SERIES).on_conflict_do_nothing(
-            index_elements=["hostname", "gpu_index"]), [
-            {"hostname": h, "gpu_index": g, "first_ts_ms": span[(h, g)][0],
-             "last_ts_ms": span[(h, g)][1], "record_count": 0} for h, g in missing])
-        ids = {(h, g): i for i, h, g in conn.execute(lookup)}
-    return ids
+        tuple_(SERIES.c.hostname, SERIES.c.gpu_index).in_(sorted(span.keys() - known.keys())))
+    found = {(h, g): i for i, h, g in conn.execute(lookup)}
+    # Only rows that existed before this transaction are cached: one it creates would be void if it
+    # rolled back. Those are found (and cached) by the next batch's lookup.
+    known.update(found)
+    missing = sorted(span.keys() - found.keys() - known.keys())
+    if not missing:
+        return known
+    conn.execute(dialect_insert(conn, SERIES).on_conflict_do_nothing(index_elements=["hostname", "gpu_index"]), [
+        {"hostname": h, "gpu_index": g, "first_ts_ms": span[(h, g)].lo, "last_ts_ms": span[(h, g)].hi,
+         "record_count": 0} for h, g in missing])
+    return {**known, **{(h, g): i for i, h, g in conn.execute(lookup)}}
 
 
 #: Record columns in insert order, and how many rows go in one multi-row INSERT (7 parameters each,
@@ -115,8 +145,9 @@ def _records_sql(mark: str, n: int) -> str:
 
 
 def _insert_records(conn: Connection, rows: Sequence[Row], ids: dict[tuple[str, int], int]) -> list[Any]:
-    values = sorted(((ids[(r.hostname, r.gpu_index)], r.metric, r.ts_ms, r.pid, r.v1, r.v2, r.v3) for r in rows),
-                    key=_NATURAL_KEY)
+    values = [(ids[(r.hostname, r.gpu_index)], r.metric, r.ts_ms, r.pid, r.v1, r.v2, r.v3) for r in rows]
+    if conn.dialect.name == "postgresql":
+        values.sort(key=_NATURAL_KEY)  # concurrent writers take unique-index locks in one order
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cursor = conn.connection.driver_connection.cursor()
     new: list[Any] = []
@@ -130,19 +161,12 @@ def _insert_records(conn: Connection, rows: Sequence[Row], ids: dict[tuple[str, 
     return new
 
 
-def _update_series(conn: Connection, rows: Sequence[Row], ids: dict[tuple[str, int], int],
-                   new: Iterable[Any]) -> None:
-    """Counts grow by the new rows only; labels take the batch's latest non-empty value."""
+def _update_series(conn: Connection, span: dict[tuple[str, int], _SeriesBatch],
+                   ids: dict[tuple[str, int], int]) -> None:
+    """Counts grow by the new rows only; the span and labels by the whole batch."""
     least, greatest = _least_greatest(conn)
-    per: dict[int, dict[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: r.ts_ms):
-        sid = ids[(row.hostname, row.gpu_index)]
-        entry = per.setdefault(sid, {"sid": sid, "n": 0, "lo": row.ts_ms, "uuid": None, "name": None})
-        entry["hi"] = row.ts_ms
-        entry["uuid"] = row.gpu_uuid or entry["uuid"]
-        entry["name"] = row.gpu_name or entry["name"]
-    for series_id, *_ in new:
-        per[series_id]["n"] += 1
+    params = sorted(({"sid": ids[key], "n": e.new, "lo": e.lo, "hi": e.hi, "uuid": e.uuid, "name": e.name}
+                     for key, e in span.items()), key=lambda p: p["sid"])
     conn.execute(
         update(SERIES).where(SERIES.c.id == bindparam("sid")).values(
             record_count=SERIES.c.record_count + bindparam("n"),
@@ -151,27 +175,39 @@ def _update_series(conn: Connection, rows: Sequence[Row], ids: dict[tuple[str, i
             gpu_uuid=func.coalesce(bindparam("uuid"), SERIES.c.gpu_uuid),
             gpu_name=func.coalesce(bindparam("name"), SERIES.c.gpu_name),
         ),
-        [per[sid] for sid in sorted(per)])
+        params)
 
 
-def _rollup_params(new: Iterable[Any]) -> list[dict[str, Any]]:
-    groups: dict[tuple[int, int, int], list[Any]] = defaultdict(list)
-    for series_id, metric, ts_ms, *values in new:
-        groups[(series_id, metric, ts_ms - ts_ms % MINUTE_MS)].append(values)
-    params = []
-    for (series_id, metric, minute_ms), values in sorted(groups.items()):
-        param: dict[str, Any] = {"series_id": series_id, "metric": metric, "minute_ms": minute_ms, "n": len(values)}
-        for k, column in enumerate(zip(*values), start=1):
-            present = [v for v in column if v is not None]
-            param[f"sum{k}"] = sum(present) if present else None
-            param[f"min{k}"] = min(present) if present else None
-            param[f"max{k}"] = max(present) if present else None
-        params.append(param)
-    return params
+def _aggregate(new: Iterable[Any]) -> tuple[Counter, list[dict[str, Any]]]:
+    """New rows per series, and per (series, metric, minute) count/sum/min/max of v1..v3.
+
+    One pass over plain lists: this runs inside the write lock. A kind's used columns are all
+    required fields, so within one key a column is either always None or never.
+    """
+    per_series: Counter = Counter()
+    acc: dict[tuple[int, int, int], list[Any]] = {}
+    for series_id, metric, ts_ms, v1, v2, v3 in new:
+        per_series[series_id] += 1
+        key = (series_id, metric, ts_ms - ts_ms % MINUTE_MS)
+        a = acc.get(key)
+        if a is None:
+            acc[key] = [1, v1, v1, v1, v2, v2, v2, v3, v3, v3]
+            continue
+        a[0] += 1
+        for i, v in ((1, v1), (4, v2), (7, v3)):
+            if v is not None:
+                a[i] += v
+                if v < a[i + 1]:
+                    a[i + 1] = v
+                elif v > a[i + 2]:
+                    a[i + 2] = v
+    names = ("n", "sum1", "min1", "max1", "sum2", "min2", "max2", "sum3", "min3", "max3")
+    rollups = [{"series_id": k[0], "metric": k[1], "minute_ms": k[2], **dict(zip(names, a))}
+               for k, a in sorted(acc.items())]
+    return per_series, rollups
 
 
-def _upsert_rollups(conn: Connection, new: Iterable[Any]) -> None:
-    params = _rollup_params(new)
+def _upsert_rollups(conn: Connection, params: list[dict[str, Any]]) -> None:
     if not params:
         return
     least, greatest = _least_greatest(conn)
@@ -190,8 +226,13 @@ def store_rows(conn: Connection, rows: Sequence[Row]) -> StoreResult:
     """Store validated rows in the caller's transaction; returns how many were new."""
     if not rows:
         return StoreResult(0, 0)
-    ids = _series_ids(conn, rows)
+    span = _summarize(rows)
+    ids = _series_ids(conn, span)
     new = _insert_records(conn, rows, ids)
-    _update_series(conn, rows, ids, new)
-    _upsert_rollups(conn, new)
+    per_series, rollups = _aggregate(new)
+    for key, entry in span.items():
+        entry.new = per_series[ids[key]]
+    _update_series(conn, span, ids)
+    _upsert_rollups(conn, rollups)
     return StoreResult(received=len(rows), saved=len(new))
+

@@ -5,7 +5,7 @@ import pytest
 from marshmallow import ValidationError
 
 from metrics_app.ingest.schemas import KIND_FIELDS, SCHEMAS
-from metrics_app.ingest.validation import Rejected, fast_load, marshmallow_errors
+from metrics_app.ingest.validation import Rejected, fast_load, marshmallow_errors, to_row
 from metrics_app.storage.kinds import KINDS
 
 from .records import SEED_EXAMPLES
@@ -17,6 +17,8 @@ GOOD = [
     dict(SEED_EXAMPLES["temperature"], celsius=-10.5, timestamp="2025-01-01T00:00:00"),
     dict(SEED_EXAMPLES["utilization"], gpuPercent=100, memoryPercent=0.0),
     dict(SEED_EXAMPLES["process"], pid=0, usedMiB=0.5),
+    dict(SEED_EXAMPLES["memory"], hostname="", gpuId="", gpuName=""),
+    dict(SEED_EXAMPLES["memory"], totalMiB=1024.0 ** 3, usedMiB=0, freeMiB=1e-300),
 ]
 BAD = [
     5, None, [], "x", {},
@@ -46,7 +48,7 @@ def marshmallow_load(record):
 
 @pytest.mark.parametrize("record", GOOD)
 def test_good_records_load_identically(record):
-    assert fast_load(record) == marshmallow_load(record)
+    assert fast_load(record) == to_row(marshmallow_load(record))
     assert marshmallow_errors(record) == {}
 
 
