@@ -32,9 +32,8 @@ KINDS = (
 )
 
 
-def batches(host: str, count: int, size: int, gpus: int = 8) -> list[bytes]:
+def batches(host: str, count: int, size: int, start: datetime, gpus: int = 8) -> list[bytes]:
     """``count`` bodies of ``size`` distinct records for ``host``: (second, GPU, kind) never repeats."""
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
     bodies, n = [], 0
     for _ in range(count):
         records = []
@@ -70,11 +69,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--records", type=int, default=200_000, help="total records to send")
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--start", type=datetime.fromisoformat, default=None,
+                        help="first record time (default now: like live crawlers, rows append at the end of "
+                             "the time index; runs repeated on one database within minutes overlap in time)")
     args = parser.parse_args()
+    start = args.start or datetime.now(timezone.utc).replace(microsecond=0)
 
     per_conn = max(1, args.records // (args.batch * args.connections))
     run = uuid.uuid4().hex[:8]
-    work = [batches(f"bench-{run}-{c}", per_conn, args.batch) for c in range(args.connections)]
+    work = [batches(f"bench-{run}-{c}", per_conn, args.batch, start) for c in range(args.connections)]
     latencies: list[float] = []
     failures: list[str] = []
     threads = [threading.Thread(target=sender, args=(args.url, bodies, args.batch, latencies, failures))

@@ -30,6 +30,9 @@ from sqlalchemy.engine import Connection, Engine
 WRITE_OPTION = "metrics_write"
 
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+#: Read pages through the shared OS page cache: each worker's own page cache is dropped whenever
+#: another worker commits, and re-reading through mmap was ~7 % faster in bench/ingest.py (2 workers).
+MMAP_BYTES = 1 << 30
 
 
 class WriterLock:
@@ -79,6 +82,7 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
