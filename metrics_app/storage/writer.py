@@ -123,42 +123,47 @@ def _series_ids(conn: Connection, span: dict[tuple[str, int], _SeriesBatch]) -> 
     return {**known, **{(h, g): i for i, h, g in conn.execute(lookup)}}
 
 
-#: Record columns in insert order, and how many rows go in one multi-row INSERT (7 parameters each,
-#: well under SQLite's 32,766 and PostgreSQL's 65,535 limits).
+#: Record columns in insert order; rows per multi-row INSERT on SQLite (7 parameters each, well under
+#: its 32,766 limit).
 _RECORD_COLUMNS = ("series_id", "metric", "ts_ms", "pid", "v1", "v2", "v3")
 _CHUNK_ROWS = 2000
 _NATURAL_KEY = itemgetter(0, 1, 2, 3)
+_ON_CONFLICT = ("ON CONFLICT (series_id, metric, ts_ms, pid) DO NOTHING "
+                "RETURNING series_id, metric, ts_ms, v1, v2, v3")
+#: PostgreSQL takes the batch as seven arrays: one parameter per column instead of 7,000 that
+#: psycopg would adapt one by one (measured: 36 -> 8 ms of client CPU per 1,000 rows).
+_PG_RECORDS_SQL = (f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) SELECT * FROM unnest("
+                   "%s::integer[], %s::smallint[], %s::bigint[], %s::integer[], %s::float8[], %s::float8[], "
+                   f"%s::float8[]) {_ON_CONFLICT}")
 
 
 @lru_cache(maxsize=64)
-def _records_sql(mark: str, n: int) -> str:
-    """``INSERT ... VALUES (..) x n ON CONFLICT DO NOTHING RETURNING ...`` for this dialect.
+def _sqlite_records_sql(n: int) -> str:
+    """``INSERT ... VALUES (?, ...) x n ... RETURNING``: the Core insert, rendered once per size.
 
     Measured on 1,000-row batches: SQLAlchemy's executemany with RETURNING spent ~6 ms per batch
-    building parameter dicts and Row objects for what the driver does in ~2 ms, and that time is
-    spent inside the write lock. The statement is the same Core insert, rendered once per size.
+    building parameter dicts and Row objects for what the driver does in ~2 ms, inside the write lock.
     """
-    row = "(" + ", ".join([mark] * len(_RECORD_COLUMNS)) + ")"
-    return (f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) VALUES {', '.join([row] * n)} "
-            "ON CONFLICT (series_id, metric, ts_ms, pid) DO NOTHING "
-            "RETURNING series_id, metric, ts_ms, v1, v2, v3")
+    row = "(" + ", ".join("?" * len(_RECORD_COLUMNS)) + ")"
+    return f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) VALUES {', '.join([row] * n)} {_ON_CONFLICT}"
 
 
 def _insert_records(conn: Connection, rows: Sequence[Row], ids: dict[tuple[str, int], int]) -> list[Any]:
     values = [(ids[(r.hostname, r.gpu_index)], r.metric, r.ts_ms, r.pid, r.v1, r.v2, r.v3) for r in rows]
-    if conn.dialect.name == "postgresql":
-        values.sort(key=_NATURAL_KEY)  # concurrent writers take unique-index locks in one order
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cursor = conn.connection.driver_connection.cursor()
-    new: list[Any] = []
     try:
+        if conn.dialect.name == "postgresql":
+            values.sort(key=_NATURAL_KEY)  # concurrent writers take unique-index locks in one order
+            cursor.execute(_PG_RECORDS_SQL, [list(column) for column in zip(*values)])
+            return cursor.fetchall()
+        new: list[Any] = []
         for start in range(0, len(values), _CHUNK_ROWS):
             chunk = values[start:start + _CHUNK_ROWS]
-            cursor.execute(_records_sql(mark, len(chunk)), [v for row in chunk for v in row])
+            cursor.execute(_sqlite_records_sql(len(chunk)), [v for row in chunk for v in row])
             new.extend(cursor.fetchall())
+        return new
     finally:
         cursor.close()
-    return new
 
 
 def _update_series(conn: Connection, span: dict[tuple[str, int], _SeriesBatch],
