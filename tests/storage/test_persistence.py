@@ -38,3 +38,24 @@ def test_sqlite_connections_use_wal_full_sync_and_busy_timeout(sqlite_url):
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == app.config["SQLITE_BUSY_TIMEOUT_MS"]
     dispose(app)
+
+
+def test_an_acknowledged_batch_survives_a_killed_server(tmp_path, database_url, app):  # app: cleans up after
+    """SIGKILL right after the 201: the rows were committed before the answer, so they are there."""
+    import signal
+    import urllib.request
+
+    import orjson
+
+    from tests.server import GunicornServer
+
+    server = GunicornServer(tmp_path, DATABASE_URL=database_url, SAMPLERS_ENABLED="false").start()
+    try:
+        request = urllib.request.Request(server.url("/metrics"), data=orjson.dumps(utilization(500, host="crash")),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201 and orjson.loads(response.read())["saved"] == 500
+    finally:
+        server.stop(signal.SIGKILL)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Record)) == 500
