@@ -84,5 +84,5 @@ class TestConfig(Config):
     BACKGROUND_JOBS_ENABLED = False
     SAMPLE_INTERVAL_SEC = 0.1
     HISTORY_SECONDS = 5
-    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     CORS_ORIGINS = ["*"]
