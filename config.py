@@ -71,6 +71,9 @@ class Config:
     # Retention and tailers (one leader process); off for tests and `flask` commands.
     BACKGROUND_JOBS_ENABLED = _env_bool("BACKGROUND_JOBS_ENABLED", True)
     JOBS_LOCK_PATH = os.environ.get("JOBS_LOCK_PATH", "")  # default: beside the SQLite file, else in /tmp
+    # Local history (issue 5): this machine's GPUs stored as crawler records by the jobs' leader.
+    RECORD_INTERVAL_SEC = _env_float("RECORD_INTERVAL_SEC", 10.0)  # 0 disables
+    RECORD_HOSTNAME = os.environ.get("RECORD_HOSTNAME", "")  # default: platform.node()
 
 
 class TestConfig(Config):

@@ -1,4 +1,4 @@
-"""Background writers: the retention job and the JSONL file tailers.
+"""Background writers: the retention job, the JSONL file tailers and the local GPU recorder.
 
 Every gunicorn worker builds the app, but these must run in one process only: each tick first tries
 to become the leader by taking an ``flock`` that it then keeps for life. When the leader dies the
@@ -22,6 +22,7 @@ from flask import Flask
 
 from .extensions import db
 from .ingest.tailer import FileTailer
+from .recording.recorder import LocalRecorder
 from .sampling.runner import PeriodicThread
 from .storage.retention import retention_job
 
@@ -101,6 +102,8 @@ class BackgroundJobs:
             jobs = [("retention", config["RETENTION_CLEAN_INTERVAL_SEC"], retention_job)]
             if self.tailers:
                 jobs.append(("file-tailers", config["FILE_POLL_INTERVAL_SEC"], self._poll_tailers))
+            if config["RECORD_INTERVAL_SEC"] > 0:
+                jobs.append(("local-recorder", config["RECORD_INTERVAL_SEC"], LocalRecorder().record))
             for name, interval, job in jobs:
                 thread = PeriodicThread(name, interval, self._as_leader(job))
                 thread.start()
