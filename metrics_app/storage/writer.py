@@ -154,7 +154,10 @@ def _insert_records(conn: Connection, rows: Sequence[Row], ids: dict[tuple[str, 
     try:
         if conn.dialect.name == "postgresql":
             values.sort(key=_NATURAL_KEY)  # concurrent writers take unique-index locks in one order
-            cursor.execute(_PG_RECORDS_SQL, [list(column) for column in zip(*values)])
+            columns = [list(column) for column in zip(*values)]
+            for values_column in columns[4:]:  # psycopg needs one element type per array: callers may pass ints
+                values_column[:] = [None if v is None else float(v) for v in values_column]
+            cursor.execute(_PG_RECORDS_SQL, columns)
             return cursor.fetchall()
         new: list[Any] = []
         for start in range(0, len(values), _CHUNK_ROWS):
