@@ -13,6 +13,7 @@ from config import Config
 
 from . import docs, errors, ingest, jobs, live, query, service, storage
 from .cli.gpus import gpus_cli
+from .cli.metrics import metrics_cli
 from .extensions import cors, hub, sock
 from .websocket import init_websockets
 
@@ -39,4 +40,5 @@ def create_app(config_class: type = Config) -> Flask:
     app.register_blueprint(query.bp)
     app.register_blueprint(docs.bp)
     app.cli.add_command(gpus_cli)
+    app.cli.add_command(metrics_cli)
     return app

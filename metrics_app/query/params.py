@@ -21,6 +21,7 @@ from ..storage.kinds import KINDS
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 500
 AGGREGATES = ("avg", "min", "max", "count", "sum")
+EXPORT_FORMATS = ("json", "csv", "ndjson")
 _BUCKET_RE = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -83,6 +84,19 @@ class MetricsQuerySchema(SeriesFilterSchema):
                               metadata={"description": "Aggregate instead of listing; needs `metric`"})
     field = fields.String(metadata={"description": "Field of the metric to aggregate (not needed for count)"})
     bucket = BucketSize(metadata={"description": "With `aggregate`: one value per time bucket (60s, 5m, 1h, 1d…)"})
+    format = fields.String(validate=validate.OneOf(EXPORT_FORMATS), load_default="json",
+                           metadata={"description": "`csv` or `ndjson`: stream every matching record as a file "
+                                                    "download (no `limit`/`cursor`/`aggregate`)"})
+
+    @validates_schema
+    def _export_lists_everything(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        """An export is every matching record; paging or aggregating it has no meaning."""
+        if data.get("format", "json") == "json":
+            return
+        for name in ("limit", "cursor", "aggregate"):
+            if name in data:
+                raise ValidationError(f"format={data['format']} streams every matching record; "
+                                      f"drop {name} and narrow with filters, start and end", name)
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_kwargs: Any) -> None:

@@ -6,6 +6,7 @@ from flask import Response, request
 from ..jsonio import json_response
 from . import bp
 from .aggregate import aggregate
+from .export import export_response
 from .params import MetricsQuerySchema, SeriesFilterSchema, parse_args
 from .records import list_records
 from .series import find_series, has_series_filter
@@ -21,6 +22,8 @@ def query_metrics() -> Response:
     series = find_series(args)
     if "aggregate" in args:
         return json_response(aggregate(args, series))
+    if args["format"] != "json":
+        return export_response(args, series)
     return json_response(list_records(args, series))
 
 
