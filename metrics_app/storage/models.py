@@ -10,7 +10,11 @@ RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class GpuSeries(db.Model):
-    """One GPU of one host: the key records point to, and the summary ``GET /gpus`` reads directly."""
+    """One GPU of one host: the key records point to, and the summary ``GET /gpus`` reads directly.
+
+    Rows are never deleted: retention lowers ``record_count`` (to 0 when everything expired) and moves
+    ``first_ts_ms`` forward, and the writer caches ids for the life of the process.
+    """
 
     __tablename__ = "gpu_series"
     id = db.Column(Integer, primary_key=True)
