@@ -101,10 +101,11 @@ class FileTailer:
                 self.records_ok += 1
             except ApiError as exc:
                 first = exc.details[0] if isinstance(exc.details, list) and exc.details else exc.details
+                reason = f"{exc.message} {first or ''}".strip()
                 self.malformed += 1
-                self.last_error = f"line {self.line_no}: {exc.message} {first or ''}".strip()
-                log.warning("tailer %s: %s line %d is malformed (%s) and was skipped",
-                            self.name, self.path, self.line_no, self.last_error)
+                self.last_error = f"line {self.line_no}: {reason}"
+                log.warning("tailer %s: %s line %d is malformed and was skipped: %s",
+                            self.name, self.path, self.line_no, reason)
         return rows
 
     def _drain(self, engine: Engine) -> int:
