@@ -25,7 +25,13 @@ preload_app = False
 
 
 def post_worker_init(worker):
-    """Start the hardware samplers once this worker has forked and loaded the app."""
+    """Start the hardware samplers and the background jobs once this worker has forked and loaded the app.
+
+    Every worker samples for its own live clients; the jobs (retention, tailers, local recording)
+    run only in the worker that holds the leader lock, which each worker keeps trying to take.
+    """
     app = worker.wsgi
     if app.config["SAMPLERS_ENABLED"]:
         app.extensions["sampler_hub"].start()
+    if app.config["BACKGROUND_JOBS_ENABLED"]:
+        app.extensions["background_jobs"].start()

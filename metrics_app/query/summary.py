@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..storage.kinds import KINDS_BY_CODE
+from ..storage import jobs_status
 from ..storage.models import GpuSeries, Rollup
 from .aggregate import Partial
 from .series import Series
@@ -58,11 +59,11 @@ def health_report() -> tuple[dict[str, Any], int]:
         db.session.execute(text("SELECT 1"))
         records, gpus = db.session.execute(
             select(func.coalesce(func.sum(_SERIES.record_count), 0), func.count())).one()
+        jobs = jobs_status()
     except SQLAlchemyError as exc:
         db.session.rollback()
         return {"status": "degraded", "database": {"reachable": False, "error": type(exc).__name__,
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
                 "counts": None, "tailers": None, "retention": None}, 503
     return {"status": "ok", "database": {"reachable": True, "dialect": db.engine.dialect.name},
-            "counts": {"records": int(records), "gpus": int(gpus)},
-            "tailers": None, "retention": None}, 200
+            "counts": {"records": int(records), "gpus": int(gpus)}, **jobs}, 200
