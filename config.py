@@ -74,6 +74,9 @@ class Config:
     # Local history (issue 5): this machine's GPUs stored as crawler records by the jobs' leader.
     RECORD_INTERVAL_SEC = _env_float("RECORD_INTERVAL_SEC", 10.0)  # 0 disables
     RECORD_HOSTNAME = os.environ.get("RECORD_HOSTNAME", "")  # default: platform.node()
+    # Push agent (`flask agent push`): a bearer token kept off the command line, and its spool file.
+    AGENT_TOKEN = os.environ.get("AGENT_TOKEN", "")
+    AGENT_SPOOL_PATH = os.environ.get("AGENT_SPOOL_PATH", "agent-spool.jsonl")
 
 
 class TestConfig(Config):

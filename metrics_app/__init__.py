@@ -12,6 +12,7 @@ from flask import Flask
 from config import Config
 
 from . import docs, errors, ingest, jobs, live, query, service, storage
+from .cli.agent import agent_cli
 from .cli.gpus import gpus_cli
 from .cli.metrics import metrics_cli
 from .extensions import cors, hub, sock
@@ -41,4 +42,5 @@ def create_app(config_class: type = Config) -> Flask:
     app.register_blueprint(docs.bp)
     app.cli.add_command(gpus_cli)
     app.cli.add_command(metrics_cli)
+    app.cli.add_command(agent_cli)
     return app
