@@ -20,6 +20,13 @@ def _error(description: str) -> dict[str, Any]:
     return _json("ErrorSchema", description)
 
 
+def _with_exports(response: dict[str, Any]) -> dict[str, Any]:
+    """``format=csv`` / ``ndjson`` (query/export.py): a CSV table, or one listing item per line."""
+    response["content"]["text/csv"] = {"schema": {"type": "string"}}
+    response["content"]["application/x-ndjson"] = {"schema": {"type": "string"}}
+    return response
+
+
 def _bad_parameters() -> dict[str, Any]:
     return _error("Invalid, unknown or repeated query parameter; `details` names each one")
 
@@ -86,8 +93,10 @@ def add_query_paths(spec: APISpec) -> None:
                        "`?metric=utilization&aggregate=avg&field=gpuPercent`, "
                        "`?metric=power&aggregate=max&field=watts&bucket=5m`.",
         "parameters": [{"in": "query", "schema": MetricsQuerySchema}],
-        "responses": {"200": _json({"oneOf": ["MetricsPageSchema", "AggregateSchema", "BucketSeriesSchema"]},
-                                   "A page of records, an aggregate, or a bucketed aggregate"),
+        "responses": {"200": _with_exports(_json({"oneOf": ["MetricsPageSchema", "AggregateSchema",
+                                                            "BucketSeriesSchema"]},
+                                                 "A page of records, an aggregate, or a bucketed aggregate; "
+                                                 "with `format=csv|ndjson`, every matching record as a download")),
                       "400": _bad_parameters()}}})
     spec.path(path="/gpus", operations={"get": {
         "tags": history, "summary": "Every GPU that has sent records, with first/last seen and record count",
