@@ -49,13 +49,9 @@ class Record(db.Model):
     )
 
 
-class Rollup(db.Model):
-    """Per-minute count/sum/min/max of each value column, upserted in the ingest transaction."""
+class _ValueStats:
+    """count, and sum/min/max of each value column: what any aggregate needs, and what combines."""
 
-    __tablename__ = "rollups_1m"
-    series_id = db.Column(Integer, primary_key=True)
-    metric = db.Column(SmallInteger, primary_key=True)
-    minute_ms = db.Column(BigInteger, primary_key=True)
     n = db.Column(BigInteger, nullable=False)
     sum1 = db.Column(Float)
     min1 = db.Column(Float)
@@ -66,6 +62,34 @@ class Rollup(db.Model):
     sum3 = db.Column(Float)
     min3 = db.Column(Float)
     max3 = db.Column(Float)
+
+
+#: Small tables read by key prefix: on SQLite, storing rows in the primary key's own B-tree saves the
+#: second copy of the key (rowid table + unique index) and a lookup per row (/stats' SQL: 68 -> 51 ms).
+_CLUSTERED = {"sqlite_with_rowid": False}
+
+
+class Rollup(_ValueStats, db.Model):
+    """Per-minute stats of one GPU's metric, upserted in the ingest transaction."""
+
+    __tablename__ = "rollups_1m"
+    __table_args__ = _CLUSTERED
+    series_id = db.Column(Integer, primary_key=True)
+    metric = db.Column(SmallInteger, primary_key=True)
+    minute_ms = db.Column(BigInteger, primary_key=True)
+
+
+class SeriesTotal(_ValueStats, db.Model):
+    """All-time stats of one GPU's metric (what ``/stats`` reports), upserted with the rollups.
+
+    Retention recomputes a GPU's rows from ``rollups_1m`` after trimming it: a min or max cannot be
+    taken back by subtraction.
+    """
+
+    __tablename__ = "series_totals"
+    __table_args__ = _CLUSTERED
+    series_id = db.Column(Integer, primary_key=True)
+    metric = db.Column(SmallInteger, primary_key=True)
 
 
 class TailerOffset(db.Model):

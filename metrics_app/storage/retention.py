@@ -4,7 +4,8 @@ The cutoff is rounded down to a whole minute so raw rows and per-minute rollups 
 same boundary (no rollup ever counts a deleted row). Rows go in chunks of RETENTION_CHUNK_ROWS, each
 in its own short write transaction, so ingest waits at most one chunk, never the whole purge.
 Per-GPU summaries lose the deleted rows from their counts and move ``first_ts_ms`` forward; a GPU
-whose records all expired keeps its summary row with a count of 0 (it was seen).
+whose records all expired keeps its summary row with a count of 0 (it was seen). Per-GPU totals are
+recomputed from the remaining rollups with each rollup chunk (a deleted minimum cannot be subtracted).
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from sqlalchemy.engine import Engine
 from ..extensions import db
 from .engine import write_tx
 from .status import upsert_job_run
-from .writer import MINUTE_MS, RECORDS, ROLLUPS, SERIES
+from .rollups import MINUTE_MS, ROLLUPS, recompute_totals
+from .writer import RECORDS, SERIES
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +65,16 @@ def _delete_record_chunk(engine: Engine, cutoff_ms: int, chunk: int) -> int:
 
 
 def _delete_rollup_chunk(engine: Engine, cutoff_ms: int, chunk: int) -> int:
+    """Delete up to ``chunk`` expired rollups and recompute their GPUs' totals in the same transaction."""
     key = tuple_(ROLLUPS.c.series_id, ROLLUPS.c.metric, ROLLUPS.c.minute_ms)
     victims = select(ROLLUPS.c.series_id, ROLLUPS.c.metric, ROLLUPS.c.minute_ms).where(
         ROLLUPS.c.minute_ms < cutoff_ms).limit(chunk)
     with write_tx(engine) as conn:
-        return conn.execute(delete(ROLLUPS).where(key.in_(victims))).rowcount
+        per_series = Counter(conn.execute(
+            delete(ROLLUPS).where(key.in_(victims)).returning(ROLLUPS.c.series_id)).scalars())
+        if per_series:
+            recompute_totals(conn, list(per_series))
+    return sum(per_series.values())
 
 
 def _count_expired(engine: Engine, cutoff_ms: int) -> tuple[int, int]:

@@ -5,29 +5,27 @@ Per batch, in the caller's transaction:
   1. resolve each (hostname, gpuIndex) to a ``gpu_series`` id, creating missing ones;
   2. bulk-insert the rows with ``ON CONFLICT DO NOTHING`` on the natural key, ``RETURNING`` exactly
      the rows that were new (a retried batch stores nothing twice and counts nothing twice);
-  3. add the new rows to the per-GPU summary and to the per-minute rollups.
+  3. add the new rows to the per-GPU summary, the per-minute rollups and the per-GPU totals.
 Series and rollup rows are updated last and in key order, so concurrent PostgreSQL writers hold those
 row locks briefly and always acquire them in the same order (no deadlocks).
 """
 from __future__ import annotations
 
 import weakref
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .models import GpuSeries, Record, Rollup
+from .models import GpuSeries, Record
+from .rollups import aggregate, merge_stats, values_list
 
-MINUTE_MS = 60_000
 SERIES: Table = GpuSeries.__table__
 RECORDS: Table = Record.__table__
-ROLLUPS: Table = Rollup.__table__
 
 
 class Row(NamedTuple):
@@ -144,8 +142,8 @@ def _sqlite_records_sql(n: int) -> str:
     Measured on 1,000-row batches: SQLAlchemy's executemany with RETURNING spent ~6 ms per batch
     building parameter dicts and Row objects for what the driver does in ~2 ms, inside the write lock.
     """
-    row = "(" + ", ".join("?" * len(_RECORD_COLUMNS)) + ")"
-    return f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) VALUES {', '.join([row] * n)} {_ON_CONFLICT}"
+    return (f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) "
+            f"VALUES {values_list(len(_RECORD_COLUMNS), n, '?')} {_ON_CONFLICT}")
 
 
 def _insert_records(conn: Connection, rows: Sequence[Row], ids: dict[tuple[str, int], int]) -> list[Any]:
@@ -186,50 +184,6 @@ def _update_series(conn: Connection, span: dict[tuple[str, int], _SeriesBatch],
         params)
 
 
-def _aggregate(new: Iterable[Any]) -> tuple[Counter, list[dict[str, Any]]]:
-    """New rows per series, and per (series, metric, minute) count/sum/min/max of v1..v3.
-
-    One pass over plain lists: this runs inside the write lock. A kind's used columns are all
-    required fields, so within one key a column is either always None or never.
-    """
-    per_series: Counter = Counter()
-    acc: dict[tuple[int, int, int], list[Any]] = {}
-    for series_id, metric, ts_ms, v1, v2, v3 in new:
-        per_series[series_id] += 1
-        key = (series_id, metric, ts_ms - ts_ms % MINUTE_MS)
-        a = acc.get(key)
-        if a is None:
-            acc[key] = [1, v1, v1, v1, v2, v2, v2, v3, v3, v3]
-            continue
-        a[0] += 1
-        for i, v in ((1, v1), (4, v2), (7, v3)):
-            if v is not None:
-                a[i] += v
-                if v < a[i + 1]:
-                    a[i + 1] = v
-                elif v > a[i + 2]:
-                    a[i + 2] = v
-    names = ("n", "sum1", "min1", "max1", "sum2", "min2", "max2", "sum3", "min3", "max3")
-    rollups = [{"series_id": k[0], "metric": k[1], "minute_ms": k[2], **dict(zip(names, a))}
-               for k, a in sorted(acc.items())]
-    return per_series, rollups
-
-
-def _upsert_rollups(conn: Connection, params: list[dict[str, Any]]) -> None:
-    if not params:
-        return
-    least, greatest = _least_greatest(conn)
-    stmt = dialect_insert(conn, ROLLUPS)
-    current, incoming = ROLLUPS.c, stmt.excluded
-    merged: dict[str, Any] = {"n": current.n + incoming.n}
-    for k in (1, 2, 3):
-        merged[f"sum{k}"] = current[f"sum{k}"] + incoming[f"sum{k}"]
-        merged[f"min{k}"] = least(current[f"min{k}"], incoming[f"min{k}"])
-        merged[f"max{k}"] = greatest(current[f"max{k}"], incoming[f"max{k}"])
-    conn.execute(stmt.on_conflict_do_update(index_elements=["series_id", "metric", "minute_ms"], set_=merged),
-                 params)
-
-
 def store_rows(conn: Connection, rows: Sequence[Row]) -> StoreResult:
     """Store validated rows in the caller's transaction; returns how many were new."""
     if not rows:
@@ -237,10 +191,10 @@ def store_rows(conn: Connection, rows: Sequence[Row]) -> StoreResult:
     span = _summarize(rows)
     ids = _series_ids(conn, span)
     new = _insert_records(conn, rows, ids)
-    per_series, rollups = _aggregate(new)
+    per_series, minutes, totals = aggregate(new)
     for key, entry in span.items():
         entry.new = per_series[ids[key]]
     _update_series(conn, span, ids)
-    _upsert_rollups(conn, rollups)
+    merge_stats(conn, minutes, totals)
     return StoreResult(received=len(rows), saved=len(new))
 

@@ -1,0 +1,119 @@
+"""Per-minute rollups and per-GPU totals of newly stored rows, merged into their tables in the ingest
+transaction, and the totals' recomputation after retention.
+
+Both tables hold the same combinable stats (``STATS``: count, then sum/min/max of v1..v3), so one
+merge statement serves both. It is rendered by hand as a single multi-row ``INSERT .. ON CONFLICT DO
+UPDATE`` per table, executed on the driver cursor: SQLAlchemy's executemany spent more on building
+parameter dicts than the database spent on the rows, inside the write lock.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy.engine import Connection
+
+from .models import Rollup, SeriesTotal
+
+MINUTE_MS = 60_000
+ROLLUPS: Table = Rollup.__table__
+TOTALS: Table = SeriesTotal.__table__
+STATS = ("n", "sum1", "min1", "max1", "sum2", "min2", "max2", "sum3", "min3", "max3")
+#: Rows per statement: 13 parameters each stays well under SQLite's 32,766.
+_CHUNK_ROWS = 2000
+
+
+def values_list(width: int, rows: int, mark: str) -> str:
+    """``(?, ?), (?, ?)``: the VALUES list of a multi-row INSERT."""
+    row = "(" + ", ".join([mark] * width) + ")"
+    return ", ".join([row] * rows)
+
+
+def aggregate(new: Iterable[Sequence[Any]]) -> tuple[Counter, list[list[Any]], list[list[Any]]]:
+    """From new (series_id, metric, ts_ms, v1, v2, v3) rows: new rows per series, and the
+    per-minute and per-(series, metric) stat rows to merge, each in key order.
+
+    One pass over plain lists: this runs inside the write lock. A kind's used columns are all
+    required fields, so within one key a column is either always None or never.
+    """
+    per_series: Counter = Counter()
+    minutes: dict[tuple[int, int, int], list[Any]] = {}
+    for series_id, metric, ts_ms, v1, v2, v3 in new:
+        per_series[series_id] += 1
+        key = (series_id, metric, ts_ms - ts_ms % MINUTE_MS)
+        a = minutes.get(key)
+        if a is None:
+            minutes[key] = [1, v1, v1, v1, v2, v2, v2, v3, v3, v3]
+            continue
+        a[0] += 1
+        for i, v in ((1, v1), (4, v2), (7, v3)):
+            if v is not None:
+                a[i] += v
+                if v < a[i + 1]:
+                    a[i + 1] = v
+                elif v > a[i + 2]:
+                    a[i + 2] = v
+    totals: dict[tuple[int, int], list[Any]] = {}
+    for (series_id, metric, _), stats in minutes.items():
+        t = totals.get((series_id, metric))
+        if t is None:
+            totals[(series_id, metric)] = stats.copy()
+        else:
+            _merge(t, stats)
+    return (per_series, [[*k, *s] for k, s in sorted(minutes.items())],
+            [[*k, *s] for k, s in sorted(totals.items())])
+
+
+def _merge(total: list[Any], stats: list[Any]) -> None:
+    """Same key, so the same columns are set: the first unused one ends the kind's fields."""
+    total[0] += stats[0]
+    for i in (1, 4, 7):
+        if stats[i] is None:
+            return
+        total[i] += stats[i]
+        total[i + 1] = min(total[i + 1], stats[i + 1])
+        total[i + 2] = max(total[i + 2], stats[i + 2])
+
+
+@lru_cache(maxsize=128)
+def _merge_sql(table: str, keys: tuple[str, ...], rows: int, postgresql: bool) -> str:
+    least, greatest = ("least", "greatest") if postgresql else ("min", "max")
+    merged = [f"n = {table}.n + excluded.n"]
+    for k in (1, 2, 3):
+        merged += [f"sum{k} = {table}.sum{k} + excluded.sum{k}",
+                   f"min{k} = {least}({table}.min{k}, excluded.min{k})",
+                   f"max{k} = {greatest}({table}.max{k}, excluded.max{k})"]
+    columns = keys + STATS
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES {values_list(len(columns), rows, '%s' if postgresql else '?')} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(merged)}")
+
+
+def merge_stats(conn: Connection, minutes: list[list[Any]], totals: list[list[Any]]) -> None:
+    """Add stat rows from ``aggregate`` to ``rollups_1m`` and ``series_totals``, rollups first: every
+    writer takes row locks in the same order (no PostgreSQL deadlocks)."""
+    postgresql = conn.dialect.name == "postgresql"
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        for table, rows in ((ROLLUPS, minutes), (TOTALS, totals)):
+            keys = tuple(c.name for c in table.primary_key.columns)
+            for start in range(0, len(rows), _CHUNK_ROWS):
+                chunk = rows[start:start + _CHUNK_ROWS]
+                cursor.execute(_merge_sql(table.name, keys, len(chunk), postgresql),
+                               [v for row in chunk for v in row])
+    finally:
+        cursor.close()
+
+
+def recompute_totals(conn: Connection, series_ids: Sequence[int]) -> None:
+    """Rebuild these GPUs' totals from their remaining rollups (after retention trimmed them)."""
+    ids = sorted(series_ids)
+    rollup = ROLLUPS.c
+    stats = [func.sum(rollup.n)] + [getattr(func, stat[:3])(rollup[stat]) for stat in STATS[1:]]
+    conn.execute(delete(TOTALS).where(TOTALS.c.series_id.in_(ids)))
+    conn.execute(insert(TOTALS).from_select(
+        ["series_id", "metric", *STATS],
+        select(rollup.series_id, rollup.metric, *stats).where(rollup.series_id.in_(ids))
+        .group_by(rollup.series_id, rollup.metric)))
