@@ -7,6 +7,7 @@ fork, or on the first request for any other server; never at import or in ``crea
 from __future__ import annotations
 
 import math
+import os
 import platform
 import threading
 import time
@@ -113,6 +114,7 @@ class HubState:
             "platform": platform.system(),
             "sampler": {
                 "running": self.started,
+                "worker_pid": os.getpid(),  # which gunicorn worker answered (each samples on its own)
                 "interval_sec": self.interval_sec,
                 "last_tick_age_sec": tick_age,
                 "sources": sources,
