@@ -113,15 +113,20 @@ def engine_for(database_url: str) -> Engine:
     return create_engine(database_url)
 
 
-def stored_seconds(engine: Engine, prefix: str) -> dict[str, list[int]]:
-    """Per hostname starting with ``prefix``: the record seconds (after BASE_MS) stored, duplicates kept."""
+def stored_ms(engine: Engine, prefix: str) -> dict[str, list[int]]:
+    """Per hostname starting with ``prefix``: the record times stored, one per row (duplicates kept)."""
     query = (select(SERIES.c.hostname, RECORDS.c.ts_ms).join(RECORDS, RECORDS.c.series_id == SERIES.c.id)
              .where(SERIES.c.hostname.startswith(prefix)))
-    seconds: dict[str, list[int]] = {}
+    times: dict[str, list[int]] = {}
     with engine.connect() as conn:
         for host, ts_ms in conn.execute(query):
-            seconds.setdefault(host, []).append((ts_ms - BASE_MS) // 1000)
-    return seconds
+            times.setdefault(host, []).append(ts_ms)
+    return times
+
+
+def stored_seconds(engine: Engine, prefix: str) -> dict[str, list[int]]:
+    """Like ``stored_ms``, in seconds after BASE_MS (the load's record numbers)."""
+    return {host: [(ms - BASE_MS) // 1000 for ms in times] for host, times in stored_ms(engine, prefix).items()}
 
 
 def batch_presence(engine: Engine, prefix: str, size: int) -> Counter:
