@@ -72,8 +72,8 @@ def ingest_crash_round(server: GunicornServer, engine: Engine, rng: random.Rando
 def tail_crash_rounds(server: GunicornServer, engine: Engine, path: Path, rng: random.Random,
                       figures: CrashFigures, kills: int) -> None:
     """Append continuously while the server is SIGKILLed ``kills`` times mid-tail, then check that
-    every line is stored exactly once."""
-    appender = JsonlAppender(path).start()
+    every line is stored exactly once (lines numbered on from earlier calls' on the same file)."""
+    appender = JsonlAppender(path, start=figures.lines).start()
     try:
         for _ in range(kills):
             server.start()
@@ -91,7 +91,7 @@ def tail_crash_rounds(server: GunicornServer, engine: Engine, path: Path, rng: r
         assert_lines_exactly_once(engine, path, lines)
     finally:
         server.stop()
-    figures.lines += lines
+    figures.lines = lines
 
 
 def tail_env(path: Path, lock: Path) -> dict[str, str]:
