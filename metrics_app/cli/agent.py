@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import platform
-from typing import Any, Callable
 
 import click
 from flask import current_app
@@ -18,25 +17,12 @@ from flask.cli import AppGroup
 from ..agent.client import IngestClient
 from ..agent.push import PushAgent
 from ..agent.spool import Spool, SpoolBusy
+from ..recording.recorder import NewSnapshots
 from ..sampling.hub import HubState
 from ..sampling.sources import gpu_sources
 from .gpus import SOURCES_FACTORY_KEY
 
 agent_cli = AppGroup("agent", help="Send this machine's GPU readings to a remote service.")
-
-
-def new_snapshots(state: HubState) -> Callable[[], dict[str, Any] | None]:
-    """The hub's latest snapshot, or None when it has not ticked since the previous call (a stalled
-    sampler must not have its last snapshot sent again and again)."""
-    last_seq: list[int | None] = [None]
-
-    def sample() -> dict[str, Any] | None:
-        frame = state.latest()
-        if frame is None or frame.seq == last_seq[0]:
-            return None
-        last_seq[0] = frame.seq
-        return frame.snapshot
-    return sample
 
 
 @agent_cli.command("push")
@@ -65,7 +51,7 @@ def push(server: str, token: str | None, interval: float, spool_path: str, batch
     factory = current_app.extensions.get(SOURCES_FACTORY_KEY, gpu_sources)
     state = HubState(factory(config), config["SAMPLE_INTERVAL_SEC"], config["HISTORY_SECONDS"])
     state.start()
-    agent = PushAgent(IngestClient(server, token, timeout), spool, new_snapshots(state), hostname, batch)
+    agent = PushAgent(IngestClient(server, token, timeout), spool, NewSnapshots(lambda: state), hostname, batch)
     try:
         stats = agent.run(interval, 1 if once else count)
     except KeyboardInterrupt:

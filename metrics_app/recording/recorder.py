@@ -6,16 +6,15 @@ body, so ``GET /metrics`` and ``/gpus`` show the local GPUs next to crawled ones
 """
 from __future__ import annotations
 
-import logging
 import platform
+from typing import Any, Callable
 
 from flask import current_app
 
 from ..extensions import hub
 from ..ingest.service import ingest_payload
+from ..sampling.hub import HubState
 from .records import drop_invalid, snapshot_to_records
-
-log = logging.getLogger(__name__)
 
 
 def local_hostname() -> str:
@@ -23,20 +22,31 @@ def local_hostname() -> str:
     return current_app.config.get("RECORD_HOSTNAME") or platform.node()
 
 
-class LocalRecorder:
-    """Remembers the last frame it stored: a tick thread that stopped would otherwise have its last
-    snapshot recorded again and again (as duplicates, since the timestamp would not move)."""
+class NewSnapshots:
+    """Calling it gives the hub's latest snapshot, or None when the hub has not ticked since the
+    previous call: a stalled tick thread must not have its last snapshot stored or sent again."""
 
-    def __init__(self) -> None:
+    def __init__(self, state: Callable[[], HubState]) -> None:
+        self.state = state
         self.last_seq: int | None = None
+
+    def __call__(self) -> dict[str, Any] | None:
+        frame = self.state().latest()
+        if frame is None or frame.seq == self.last_seq:
+            return None
+        self.last_seq = frame.seq
+        return frame.snapshot
+
+
+class LocalRecorder:
+    def __init__(self) -> None:
+        self.snapshots = NewSnapshots(hub.state)
 
     def record(self) -> int:
         """Store the latest snapshot's GPUs (in an app context); returns how many records were new."""
-        frame = hub.state().latest()
-        if frame is None or frame.seq == self.last_seq:
+        snapshot = self.snapshots()
+        if snapshot is None:
             return 0
-        records = drop_invalid(snapshot_to_records(frame.snapshot, local_hostname()))
+        records = drop_invalid(snapshot_to_records(snapshot, local_hostname()))
         max_batch = current_app.config["MAX_BATCH"]
-        saved = sum(ingest_payload(records[i:i + max_batch]).saved for i in range(0, len(records), max_batch))
-        self.last_seq = frame.seq
-        return saved
+        return sum(ingest_payload(records[i:i + max_batch]).saved for i in range(0, len(records), max_batch))
