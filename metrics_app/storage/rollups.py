@@ -31,8 +31,13 @@ def values_list(width: int, rows: int, mark: str) -> str:
     return ", ".join([row] * rows)
 
 
+def least_greatest(postgresql: bool) -> tuple[str, str]:
+    """SQLite's two-argument min()/max() are PostgreSQL's least()/greatest()."""
+    return ("least", "greatest") if postgresql else ("min", "max")
+
+
 def aggregate(new: Iterable[Sequence[Any]]) -> tuple[Counter, list[list[Any]], list[list[Any]]]:
-    """From new (series_id, metric, ts_ms, v1, v2, v3) rows: new rows per series, and the
+    """From new (series_id, metric, ts_ms, pid, v1, v2, v3) rows: new rows per series, and the
     per-minute and per-(series, metric) stat rows to merge, each in key order.
 
     One pass over plain lists: this runs inside the write lock. A kind's used columns are all
@@ -40,7 +45,7 @@ def aggregate(new: Iterable[Sequence[Any]]) -> tuple[Counter, list[list[Any]], l
     """
     per_series: Counter = Counter()
     minutes: dict[tuple[int, int, int], list[Any]] = {}
-    for series_id, metric, ts_ms, v1, v2, v3 in new:
+    for series_id, metric, ts_ms, _pid, v1, v2, v3 in new:
         per_series[series_id] += 1
         key = (series_id, metric, ts_ms - ts_ms % MINUTE_MS)
         a = minutes.get(key)
@@ -79,7 +84,7 @@ def _merge(total: list[Any], stats: list[Any]) -> None:
 
 @lru_cache(maxsize=128)
 def _merge_sql(table: str, keys: tuple[str, ...], rows: int, postgresql: bool) -> str:
-    least, greatest = ("least", "greatest") if postgresql else ("min", "max")
+    least, greatest = least_greatest(postgresql)
     merged = [f"n = {table}.n + excluded.n"]
     for k in (1, 2, 3):
         merged += [f"sum{k} = {table}.sum{k} + excluded.sum{k}",
