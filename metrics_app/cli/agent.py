@@ -51,6 +51,10 @@ def push(server: str, token: str | None, interval: float, spool_path: str, batch
     factory = current_app.extensions.get(SOURCES_FACTORY_KEY, gpu_sources)
     state = HubState(factory(config), config["SAMPLE_INTERVAL_SEC"], config["HISTORY_SECONDS"])
     state.start()
+    if not state.latest().snapshot["gpus"]:
+        reasons = "; ".join(f"{g.source.name}: {g.source.unavailable_reason or g.last_error or 'no GPU'}"
+                            for g in state.gpu_sources()) or "every GPU vendor is disabled"
+        click.echo(f"warning: no GPU found ({reasons}); samples will have nothing to send", err=True)
     agent = PushAgent(IngestClient(server, token, timeout), spool, NewSnapshots(lambda: state), hostname, batch)
     try:
         stats = agent.run(interval, 1 if once else count)
