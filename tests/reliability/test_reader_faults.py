@@ -48,7 +48,7 @@ def rig(monkeypatch, shared_dir):
         hub.stop()
 
 
-def wait_for(hub: HubState, condition: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+def wait_for(hub: HubState, condition: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     frame = hub.latest()
     while time.monotonic() < deadline:
@@ -68,7 +68,8 @@ def assert_rhythm(hub: HubState, seconds: float) -> None:
     frames = hub.history(seconds)
     gaps = [b.monotonic - a.monotonic for a, b in zip(frames, frames[1:])]
     assert len(frames) >= seconds / TICK * 0.7, len(frames)
-    assert max(gaps) < TICK + 0.15, max(gaps)
+    # Slack for a busy CI machine; a tick held up by the hung rocm-smi (0.6 s timeout) would still show.
+    assert max(gaps) < TICK + 0.25, max(gaps)
 
 
 def test_nvml_loses_a_gpu_mid_run_then_gets_it_back(rig):
