@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 
 from .models import Rollup, SeriesTotal
@@ -23,6 +24,7 @@ TOTALS: Table = SeriesTotal.__table__
 STATS = ("n", "sum1", "min1", "max1", "sum2", "min2", "max2", "sum3", "min3", "max3")
 #: Rows per statement: 13 parameters each stays well under SQLite's 32,766.
 _CHUNK_ROWS = 2000
+_PG_DIALECT = PGDialect()
 
 
 def values_list(width: int, rows: int, mark: str) -> str:
@@ -83,16 +85,23 @@ def _merge(total: list[Any], stats: list[Any]) -> None:
 
 
 @lru_cache(maxsize=128)
-def _merge_sql(table: str, keys: tuple[str, ...], rows: int, postgresql: bool) -> str:
+def _merge_sql(table: Table, rows: int, postgresql: bool) -> str:
+    """The merge of ``rows`` stat rows into ``table``. PostgreSQL takes one array per column, like
+    the records' insert (psycopg adapts each of ~1,300 VALUES parameters one by one: ~3 ms a batch)."""
     least, greatest = least_greatest(postgresql)
-    merged = [f"n = {table}.n + excluded.n"]
+    name, keys = table.name, [c.name for c in table.primary_key.columns]
+    merged = [f"n = {name}.n + excluded.n"]
     for k in (1, 2, 3):
-        merged += [f"sum{k} = {table}.sum{k} + excluded.sum{k}",
-                   f"min{k} = {least}({table}.min{k}, excluded.min{k})",
-                   f"max{k} = {greatest}({table}.max{k}, excluded.max{k})"]
-    columns = keys + STATS
-    return (f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"VALUES {values_list(len(columns), rows, '%s' if postgresql else '?')} "
+        merged += [f"sum{k} = {name}.sum{k} + excluded.sum{k}",
+                   f"min{k} = {least}({name}.min{k}, excluded.min{k})",
+                   f"max{k} = {greatest}({name}.max{k}, excluded.max{k})"]
+    columns = [*keys, *STATS]
+    if postgresql:
+        arrays = ", ".join(f"%s::{table.c[c].type.compile(dialect=_PG_DIALECT)}[]" for c in columns)
+        source = f"SELECT * FROM unnest({arrays})"
+    else:
+        source = f"VALUES {values_list(len(columns), rows, '?')}"
+    return (f"INSERT INTO {name} ({', '.join(columns)}) {source} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(merged)}")
 
 
@@ -103,11 +112,12 @@ def merge_stats(conn: Connection, minutes: list[list[Any]], totals: list[list[An
     cursor = conn.connection.driver_connection.cursor()
     try:
         for table, rows in ((ROLLUPS, minutes), (TOTALS, totals)):
-            keys = tuple(c.name for c in table.primary_key.columns)
+            if rows and postgresql:
+                cursor.execute(_merge_sql(table, 0, True), [list(column) for column in zip(*rows)])
+                continue
             for start in range(0, len(rows), _CHUNK_ROWS):
                 chunk = rows[start:start + _CHUNK_ROWS]
-                cursor.execute(_merge_sql(table.name, keys, len(chunk), postgresql),
-                               [v for row in chunk for v in row])
+                cursor.execute(_merge_sql(table, len(chunk), False), [v for row in chunk for v in row])
     finally:
         cursor.close()
 
