@@ -59,15 +59,15 @@ def recorded_times(engine) -> list[int]:
     return sorted(set(stored_ms(engine, "rec-host").get("rec-host", [])))
 
 
-def assert_one_recorder(engine) -> list[int]:
-    """One leader's hub ticks at start + k seconds: two recorders would interleave sub-second gaps,
-    and every recorded instant has the same rows (one per gauge kind) exactly once."""
+def assert_one_recorder(engine) -> None:
+    """One recorder stores at most one instant per second (its hub's tick); two would store about
+    twice as many, from two hubs' ticks. (A bound on the rate, not on each gap: a tick delayed on a
+    busy machine shortens one gap.) Every instant has the same rows, one per gauge kind, once."""
     times = recorded_times(engine)
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= 500, f"recorded instants closer than one tick: {gaps}"
+    span_sec = (times[-1] - times[0]) / 1000
+    assert len(times) <= 1.25 * span_sec + 1, f"{len(times)} instants recorded in {span_sec:.1f} s"
     rows = Counter(stored_ms(engine, "rec-host")["rec-host"])
     assert len(set(rows.values())) == 1, f"instants with differing row counts: {rows}"
-    return times
 
 
 def job_run_ms(engine) -> int:
@@ -80,7 +80,7 @@ def test_jobs_run_once_and_move_when_the_leader_is_killed(tmp_path, database_url
     appender = JsonlAppender(tmp_path / "ws_out.jsonl").start()
     server = jobs_server(tmp_path, database_url).start()
     try:
-        wait_until(lambda: len(recorded_times(engine)) >= 4, 60, "four recorded instants")
+        wait_until(lambda: len(recorded_times(engine)) >= 6, 60, "six recorded instants")
         workers = wait_until(lambda: len(children(server.process.pid)) == WORKERS and children(server.process.pid),
                              30, "four workers")
         leader = flock_holder(lock)
