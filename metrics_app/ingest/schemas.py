@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import ContainsNoneOf, Length, OneOf, Range
 
 from ..storage.kinds import KINDS
 
@@ -24,6 +24,9 @@ MAX_MHZ = 100_000.0
 MAX_WATTS = 100_000.0
 MAX_GPU_INDEX = 65_535
 MAX_PID = 2 ** 31 - 1
+#: PostgreSQL text cannot hold NUL, so a label with one would fail the INSERT (a 500); refused up front
+#: on every database alike. Also used by the query filters on the same labels.
+NO_NUL = ContainsNoneOf(["\x00"], error="Must not contain NUL (\\u0000) characters.")
 
 
 def to_number(value: Any, integer: bool) -> int | float:
@@ -104,9 +107,9 @@ class RecordSchema(Schema):
     timestamp = UtcTimestamp(required=True)
     gpuIndex = StrictNumber(integer=True, required=True, validate=Range(0, MAX_GPU_INDEX))
     metric = fields.String(required=True, validate=OneOf(sorted(KINDS)))
-    hostname = fields.String(allow_none=True, validate=Length(max=255))
-    gpuId = fields.String(allow_none=True, validate=Length(max=128))
-    gpuName = fields.String(allow_none=True, validate=Length(max=255))
+    hostname = fields.String(allow_none=True, validate=[Length(max=255), NO_NUL])
+    gpuId = fields.String(allow_none=True, validate=[Length(max=128), NO_NUL])
+    gpuName = fields.String(allow_none=True, validate=[Length(max=255), NO_NUL])
 
 
 def _number(low: float, high: float, integer: bool = False) -> StrictNumber:

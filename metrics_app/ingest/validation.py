@@ -13,7 +13,7 @@ import logging
 from typing import Any, Callable
 
 from marshmallow import Schema, ValidationError, fields
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import ContainsNoneOf, Length, OneOf, Range
 
 from ..errors import ApiError
 from ..storage.kinds import KINDS, NO_PID
@@ -81,17 +81,24 @@ def _number_check(field: StrictNumber) -> Check | None:
 
 
 def _string_check(field: fields.String) -> Check | None:
-    """Fused string check for a lone ``Length(max=...)`` (labels); None for any other shape."""
-    if len(field.validators) != 1 or not isinstance(field.validators[0], Length):
+    """Fused string check for labels: ``Length(max=...)``, optionally with a ``ContainsNoneOf`` of one
+    character (NUL); None for any other shape."""
+    lengths = [v for v in field.validators if isinstance(v, Length)]
+    banned = [v for v in field.validators if isinstance(v, ContainsNoneOf)]
+    if len(lengths) != 1 or len(lengths) + len(banned) != len(field.validators):
         return None
-    bound = field.validators[0]
+    bound = lengths[0]
     if bound.min is not None or bound.equal is not None or bound.max is None:
         return None
+    forbidden = [char for v in banned for char in v.iterable]
+    if len(forbidden) > 1 or any(type(char) is not str or len(char) != 1 for char in forbidden):
+        return None
+    banned_char = forbidden[0] if forbidden else None
     longest, allow_none = bound.max, field.allow_none
 
     def check_str(value: Any) -> str | None:
         if type(value) is str:
-            if len(value) <= longest:
+            if len(value) <= longest and (banned_char is None or banned_char not in value):
                 return value
         elif value is None and allow_none:
             return None

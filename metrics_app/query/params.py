@@ -16,6 +16,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from werkzeug.datastructures import MultiDict
 
 from ..errors import ApiError
+from ..ingest.schemas import MAX_GPU_INDEX, NO_NUL
 from ..storage.kinds import KINDS
 
 MAX_LIMIT = 10_000
@@ -63,10 +64,11 @@ class SeriesFilterSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    gpuIndex = fields.Integer(strict=False, validate=validate.Range(min=0),
+    # Bounded like ingest's: a larger integer matches nothing and would overflow the database's INTEGER.
+    gpuIndex = fields.Integer(strict=False, validate=validate.Range(min=0, max=MAX_GPU_INDEX),
                               metadata={"description": "GPU index on its host"})
-    hostname = fields.String(metadata={"description": "Crawler host name (exact match)"})
-    gpuId = fields.String(metadata={"description": "GPU UUID (exact match)"})
+    hostname = fields.String(validate=NO_NUL, metadata={"description": "Crawler host name (exact match)"})
+    gpuId = fields.String(validate=NO_NUL, metadata={"description": "GPU UUID (exact match)"})
 
 
 class MetricsQuerySchema(SeriesFilterSchema):
