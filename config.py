@@ -52,6 +52,9 @@ class Config:
     WS_PING_INTERVAL_SEC = _env_float("WS_PING_INTERVAL_SEC", 25.0)
     WS_SEND_TIMEOUT_SEC = _env_float("WS_SEND_TIMEOUT_SEC", 10.0)
     PROMETHEUS_PATH = os.environ.get("PROMETHEUS_PATH", "/api/prometheus")
+    # Bearer tokens (metrics_app/auth.py): one or a comma-separated list each; empty leaves the group open.
+    INGEST_TOKEN = _env_list("INGEST_TOKEN", "")
+    READ_TOKEN = _env_list("READ_TOKEN", "")
 
     # Storage and ingest (seed 003)
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///./metrics.db")
@@ -92,3 +95,6 @@ class TestConfig(Config):
     HISTORY_SECONDS = 5
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     CORS_ORIGINS = ["*"]
+    # A developer's exported tokens must not turn every test's request into a 401.
+    INGEST_TOKEN: list[str] = []
+    READ_TOKEN: list[str] = []

@@ -12,6 +12,7 @@ from flask import Flask
 from config import Config
 
 from . import docs, errors, ingest, jobs, live, query, service, storage
+from .auth import init_auth
 from .cli.agent import agent_cli
 from .cli.gpus import gpus_cli
 from .cli.metrics import metrics_cli
@@ -30,6 +31,7 @@ def create_app(config_class: type = Config) -> Flask:
     cors.init_app(app, origins="*" if wildcard else origins, send_wildcard=wildcard)
     sock.init_app(app)
     init_websockets(app)
+    init_auth(app)
     hub.init_app(app)
     storage.init_app(app)
     jobs.init_app(app)

@@ -1,0 +1,74 @@
+"""Shared-secret bearer tokens: ``INGEST_TOKEN`` guards what writes history, ``READ_TOKEN`` what reads
+metrics. Each is one token or a list (several at once let a token be rotated without downtime); an
+empty one leaves its group open, as before auth existed.
+
+Every endpoint's group is decided here and nowhere else. Reads are the default, so a route added
+later is protected as soon as ``READ_TOKEN`` is set; only the endpoints named open stay reachable:
+health checks (load balancers carry no token), the API documents (they describe how to authenticate
+and hold no data), and page shells whose data comes from protected endpoints.
+
+Browsers cannot set headers on a WebSocket, so the live stream's handshake also takes ``?token=``.
+Nowhere else: a URL ends up in proxy and access logs, and every other client can send the header.
+"""
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+
+from flask import Flask, Response, current_app, request
+
+from .errors import error_response
+
+INGEST_ENDPOINTS = frozenset({"ingest.post_metrics", "ingest.ws_ingest"})
+OPEN_ENDPOINTS = frozenset({"live.health", "query.health", "service.service_info", "live.websocket_test_page",
+                            "static"})
+OPEN_BLUEPRINTS = frozenset({"docs"})
+QUERY_TOKEN_ENDPOINTS = frozenset({"live.metrics_stream"})
+
+
+def token_matches(presented: str, tokens: Sequence[str]) -> bool:
+    """Compares against every configured token, in constant time each and without stopping at a
+    match, so the time taken tells neither how much of a token was right nor which one matched."""
+    given = presented.encode("utf-8", "replace")
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(given, token.encode("utf-8", "replace"))
+    return matched
+
+
+def _presented_token(allow_query: bool) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if allow_query and request.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+        return request.args.get("token") or None
+    return None
+
+
+def _required_tokens(endpoint: str) -> tuple[str, list[str]]:
+    if endpoint in INGEST_ENDPOINTS:
+        return "INGEST_TOKEN", current_app.config["INGEST_TOKEN"]
+    if endpoint in OPEN_ENDPOINTS or endpoint.partition(".")[0] in OPEN_BLUEPRINTS:
+        return "", []
+    return "READ_TOKEN", current_app.config["READ_TOKEN"]
+
+
+def require_token() -> Response | None:
+    """Before every request, WebSocket handshakes included (refused before the upgrade)."""
+    if request.endpoint is None or request.method == "OPTIONS":  # 404/405, and CORS preflights carry no token
+        return None
+    setting, tokens = _required_tokens(request.endpoint)
+    if not tokens:
+        return None
+    presented = _presented_token(request.endpoint in QUERY_TOKEN_ENDPOINTS)
+    if presented is not None and token_matches(presented, tokens):
+        return None
+    response = error_response(401, "unauthorized", f"This endpoint needs 'Authorization: Bearer <token>' with a "
+                              f"token from {setting}." if presented is None else "The bearer token is not valid.")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"' + (
+        "" if presented is None else ', error="invalid_token"')
+    return response
+
+
+def init_auth(app: Flask) -> None:
+    app.before_request(require_token)
