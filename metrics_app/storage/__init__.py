@@ -1,4 +1,5 @@
-"""Persistent history of crawler records: compact typed rows, per-GPU summaries and per-minute rollups.
+"""Persistent history of crawler records: compact typed rows, per-GPU summaries, per-minute rollups
+and per-GPU per-metric totals.
 
 ``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
 applies the SQLite connection settings; ``store_rows`` (writer.py) is the only write path.
