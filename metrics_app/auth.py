@@ -45,19 +45,21 @@ def _presented_token(allow_query: bool) -> str | None:
     return None
 
 
-def _required_tokens(endpoint: str) -> tuple[str, list[str]]:
+def token_setting(endpoint: str) -> str | None:
+    """The config key whose tokens ``endpoint`` needs (when non-empty); None for open endpoints."""
     if endpoint in INGEST_ENDPOINTS:
-        return "INGEST_TOKEN", current_app.config["INGEST_TOKEN"]
+        return "INGEST_TOKEN"
     if endpoint in OPEN_ENDPOINTS or endpoint.partition(".")[0] in OPEN_BLUEPRINTS:
-        return "", []
-    return "READ_TOKEN", current_app.config["READ_TOKEN"]
+        return None
+    return "READ_TOKEN"
 
 
 def require_token() -> Response | None:
     """Before every request, WebSocket handshakes included (refused before the upgrade)."""
     if request.endpoint is None or request.method == "OPTIONS":  # 404/405, and CORS preflights carry no token
         return None
-    setting, tokens = _required_tokens(request.endpoint)
+    setting = token_setting(request.endpoint)
+    tokens = current_app.config[setting] if setting else []
     if not tokens:
         return None
     presented = _presented_token(request.endpoint in QUERY_TOKEN_ENDPOINTS)

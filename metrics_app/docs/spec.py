@@ -9,6 +9,7 @@ from flask import Flask
 from marshmallow import Schema
 
 from .. import service
+from ..auth import token_setting
 from ..ingest.schemas import SCHEMA_CLASSES, StrictNumber, UtcTimestamp
 from . import schemas
 from .paths import add_ingest_paths, add_live_paths, add_query_paths
@@ -54,9 +55,26 @@ def build_spec(record_schemas: dict[str, type[Schema]]) -> dict[str, Any]:
     return spec.to_dict()
 
 
+def document_auth(document: dict[str, Any], app: Flask) -> dict[str, Any]:
+    """Marks the operations this deployment's tokens protect (none without INGEST_TOKEN/READ_TOKEN),
+    so Swagger UI offers a token and clients see the 401 before they meet it."""
+    protected = {(rule.rule, method.lower()) for rule in app.url_map.iter_rules() for method in rule.methods
+                 if (setting := token_setting(rule.endpoint)) and app.config[setting]}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if (path, method) in protected:
+                operation["security"] = [{"bearerAuth": []}]
+                operation["responses"]["401"] = {
+                    "description": "Missing or wrong bearer token",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorSchema"}}}}
+    if protected:
+        document["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    return document
+
+
 def spec_for(app: Flask) -> dict[str, Any]:
-    """Built on first use and kept: the document depends only on code, not on requests."""
+    """Built on first use and kept: the document depends only on code and configuration."""
     cached = app.extensions.get("openapi_spec")
     if cached is None:
-        cached = app.extensions["openapi_spec"] = build_spec(SCHEMA_CLASSES)
+        cached = app.extensions["openapi_spec"] = document_auth(build_spec(SCHEMA_CLASSES), app)
     return cached

@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 import websocket
+from openapi_spec_validator import validate
 
 from metrics_app.agent.client import IngestClient, Outcome
 from metrics_app.auth import token_matches
@@ -137,3 +138,18 @@ def test_the_push_agent_authenticates_with_its_token(server, app):  # app: empti
     assert IngestClient(server.url(), INGEST_TOKENS[0]).post(records).outcome is Outcome.SENT
     refused = IngestClient(server.url(), "wrong").post(records)
     assert refused.outcome is not Outcome.SENT and "HTTP 401" in refused.detail
+
+
+def test_the_api_document_marks_what_the_tokens_protect(secured, client):
+    document = client.get("/openapi.json").get_json()
+    validate(document)
+    assert document["components"]["securitySchemes"] == {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    for path, method in [("/metrics", "post"), ("/metrics", "get"), ("/gpus", "get"), ("/api/metrics", "get")]:
+        assert document["paths"][path][method]["security"] == [{"bearerAuth": []}]
+        assert "401" in document["paths"][path][method]["responses"]
+    for path in ["/health", "/api/health", "/"]:
+        assert "security" not in document["paths"][path]["get"]
+
+
+def test_without_tokens_the_document_has_no_security(app, client):
+    assert "securitySchemes" not in client.get("/openapi.json").get_json()["components"]
