@@ -4,6 +4,7 @@ Every Flask-Sock connection occupies a handler for its whole life. The gevent wo
 greenlet (a few tens of KB) instead of an OS thread, so thousands of live clients fit in one worker
 without starving plain HTTP requests.
 """
+import gc
 import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -31,6 +32,12 @@ def post_worker_init(worker):
     run only in the worker that holds the leader lock, which each worker keeps trying to take.
     """
     app = worker.wsgi
+    # Garbage-collector pauses were the live stream's worst jitter: with 2,000 clients, gen-2 passes
+    # stopped the worker for up to 200 ms and gen-0 passes for 10-15 ms, pushing the p99 gap between
+    # messages to 1.28-1.31 s. Freezing everything loaded so far (imports, app) out of the collector
+    # and collecting young objects less often brought it to 1.02 s (README "Deployment").
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     if app.config["SAMPLERS_ENABLED"]:
         app.extensions["sampler_hub"].start()
     if app.config["BACKGROUND_JOBS_ENABLED"]:
