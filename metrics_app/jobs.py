@@ -70,7 +70,11 @@ class BackgroundJobs:
     def __init__(self, app: Flask) -> None:
         self.app = app
         config = app.config
-        self.leader = LeaderLock(config.get("JOBS_LOCK_PATH") or default_lock_path(config["SQLALCHEMY_DATABASE_URI"]))
+        with app.app_context():
+            # The engine's URL, not the configured one: Flask-SQLAlchemy moves a relative SQLite path
+            # (the default ./metrics.db) into the instance folder, and the lock must sit beside the file.
+            database_url = db.engine.url.render_as_string(hide_password=False)
+        self.leader = LeaderLock(config.get("JOBS_LOCK_PATH") or default_lock_path(database_url))
         self.tailers = [
             FileTailer(name, config[path_key], config["MAX_BATCH"])
             for name, flag, path_key in (("ws", "ENABLE_WS_FILE", "INPUT_WS_PATH"),
