@@ -1,7 +1,8 @@
 """One ``POST /metrics`` of a batch, and what the agent should do about the answer.
 
 The answer decides between three fates: sent (2xx); retry later (the server is away, overloaded or
-failing: no connection, a timeout, 5xx, 408, 429), so the batch waits in the spool; or rejected
+failing: no connection, a timeout, 5xx, 408, 429; or it refuses our token, 401/403, which is a
+configuration problem to fix, not bad data), so the batch waits in the spool; or rejected
 (any other 4xx: the records themselves are wrong and resending cannot help), so it is logged and
 dropped. 413 is its own case: the batch is too large for this server and is split.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 
-_RETRY_STATUSES = frozenset({408, 425, 429})
+_RETRY_STATUSES = frozenset({401, 403, 408, 425, 429})
 
 
 class Outcome(enum.Enum):

@@ -44,7 +44,7 @@ def test_records_are_posted_as_json_with_the_bearer_token(fake_server):
 
 
 @pytest.mark.parametrize("status, outcome", [(500, Outcome.RETRY), (503, Outcome.RETRY), (429, Outcome.RETRY),
-                                             (413, Outcome.TOO_LARGE), (422, Outcome.REJECTED),
+                                             (401, Outcome.RETRY), (403, Outcome.RETRY), (413, Outcome.TOO_LARGE), (422, Outcome.REJECTED),
                                              (400, Outcome.REJECTED)])
 def test_each_status_has_its_fate(fake_server, status, outcome):
     Recorder.status = status
