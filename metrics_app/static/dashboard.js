@@ -20,6 +20,11 @@ const GPU_CHARTS = [
 ];
 
 const state = { charts: {}, gpuCards: {}, liveUpdates: 0, socket: null, retryMs: 1000 };
+// With READ_TOKEN set on the server, open the dashboard as /#token=…: the fragment never leaves the
+// browser, and the token goes out as a Bearer header (and as ?token= on the WebSocket handshake,
+// where browsers cannot set headers).
+const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token");
+const api = (path) => fetch(path, TOKEN ? { headers: { Authorization: `Bearer ${TOKEN}` } } : {});
 window.dashboard = state; // read by the browser test
 
 function chart(id, options) {
@@ -72,13 +77,14 @@ function setConnection(status, text) {
 }
 
 async function backfill() {
-  const response = await fetch("/api/metrics/history?seconds=" + WINDOW_SEC);
+  const response = await api("/api/metrics/history?seconds=" + WINDOW_SEC);
   if (!response.ok) return;
   for (const snapshot of await response.json()) addSnapshot(snapshot);
 }
 
 function connect() {
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/metrics";
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/metrics" +
+    (TOKEN ? "?token=" + encodeURIComponent(TOKEN) : "");
   setConnection("connecting", "connecting…");
   const socket = new WebSocket(url);
   state.socket = socket;
@@ -102,7 +108,7 @@ function fillSelect(select, values, labels = values) {
 }
 
 async function loadGpus() {
-  const response = await fetch("/gpus");
+  const response = await api("/gpus");
   if (!response.ok) return;
   gpus = (await response.json()).gpus;
   const hosts = [...new Set(gpus.map((g) => g.hostname))];
@@ -134,7 +140,7 @@ async function showHistory(event) {
     aggregate: "avg", bucket, start: start.toISOString(), end: end.toISOString(),
   });
   const status = document.getElementById("h-status");
-  const response = await fetch("/metrics?" + params);
+  const response = await api("/metrics?" + params);
   const body = await response.json();
   if (!response.ok) { status.textContent = body.message; return; }
   const points = body.buckets.map((b) => [Date.parse(b.start), b.value]);

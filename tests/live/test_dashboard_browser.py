@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,11 +28,12 @@ def post_history(server: GunicornServer) -> None:
     assert urllib.request.urlopen(request).status == 201
 
 
-def test_dashboard_streams_live_and_draws_history(tmp_path):
+@contextmanager
+def dashboard(server: GunicornServer, path: str = "/"):
+    """Headless Chromium on the dashboard; yields the page and the console errors it collects."""
     from playwright.sync_api import sync_playwright
 
-    with GunicornServer(tmp_path) as server, sync_playwright() as playwright:
-        post_history(server)
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -41,7 +43,16 @@ def test_dashboard_streams_live_and_draws_history(tmp_path):
             problems: list[str] = []
             page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
             page.on("pageerror", lambda exc: problems.append(str(exc)))
-            page.goto(server.url("/"))
+            page.goto(server.url(path))
+            yield page, problems
+        finally:
+            browser.close()
+
+
+def test_dashboard_streams_live_and_draws_history(tmp_path):
+    with GunicornServer(tmp_path) as server:
+        post_history(server)
+        with dashboard(server) as (page, problems):
 
             page.wait_for_function("window.dashboard && window.dashboard.liveUpdates >= 3", timeout=15000)
             assert int(page.get_attribute("#cpu", "data-updates")) >= 3
@@ -58,8 +69,15 @@ def test_dashboard_streams_live_and_draws_history(tmp_path):
             SCREENSHOTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
             assert problems == []
-        finally:
-            browser.close()
+
+
+def test_dashboard_with_read_token_from_the_url_fragment(tmp_path):
+    """With READ_TOKEN set, /#token=… sends it as a Bearer header and on the WebSocket handshake."""
+    with GunicornServer(tmp_path, READ_TOKEN="s3cret") as server:
+        with dashboard(server, "/#token=s3cret") as (page, problems):
+            page.wait_for_function("window.dashboard && window.dashboard.liveUpdates >= 2", timeout=15000)
+            page.wait_for_function("document.querySelector('#cpu').dataset.points > 2", timeout=10000)
+            assert problems == []
 
 
 def test_json_clients_still_get_the_service_info(client):
