@@ -1,7 +1,10 @@
 """GPU and system metrics service: live hardware metrics and crawler history on one port.
 
 Data flow, top-down from ``create_app``:
-  sampling/ (one thread per hardware source) -> hub ring buffer -> live/ (HTTP + WebSocket)
+  sampling/ (one thread per hardware source) -> hub ring buffer -> live/ (HTTP, WebSocket, Prometheus)
+  crawlers -> ingest/ (marshmallow, one transaction) -> storage/ -> query/ (history, /gpus, /stats)
+  jobs.py (one leader worker): retention, JSONL tailers, recording/ (this host's GPUs into storage)
+  auth.py guards ingest and reads by token; docs/ serves the OpenAPI spec, Swagger UI and ReDoc.
 """
 from __future__ import annotations
 
