@@ -18,7 +18,8 @@ from ..extensions import db
 from ..storage.kinds import KINDS
 from ..storage.models import Record, Rollup
 from .params import MAX_LIMIT
-from .series import Series, iso_utc
+from ..storage.timefmt import iso_utc
+from .series import Series
 
 MINUTE_MS = 60_000
 _RAW = Record.__table__.c

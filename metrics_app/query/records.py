@@ -13,7 +13,8 @@ from ..extensions import db
 from ..storage.kinds import KINDS, KINDS_BY_CODE
 from ..storage.models import Record
 from .params import DEFAULT_LIMIT, decode_cursor, encode_cursor
-from .series import Series, find_series, has_series_filter, iso_utc
+from ..storage.timefmt import iso_utc
+from .series import Series, find_series, has_series_filter
 
 _COLUMNS = Record.__table__.c
 

@@ -7,21 +7,13 @@ their indexes — and never joined.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
 
 from ..extensions import db
 from ..storage.models import GpuSeries
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def iso_utc(ts_ms: int) -> str:
-    """Millisecond ISO 8601 with ``Z``: the precision ``records.ts_ms`` keeps, nothing invented."""
-    moment = _EPOCH + timedelta(milliseconds=ts_ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+from ..storage.timefmt import iso_utc
 
 
 @dataclass(frozen=True, slots=True)

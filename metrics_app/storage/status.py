@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from ..extensions import db
 from .models import JobRun, TailerOffset
+from .timefmt import iso_utc
 from .writer import dialect_insert
 
 JOB_RUNS = JobRun.__table__
@@ -28,7 +29,7 @@ def upsert_job_run(conn: Connection, name: str, *, duration_ms: int, deleted: in
 
 
 def _iso(ms: int | None) -> str | None:
-    return None if not ms else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+    return None if not ms else iso_utc(ms)
 
 
 def jobs_status() -> dict[str, Any]:

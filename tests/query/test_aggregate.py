@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import update
 
 from metrics_app.extensions import db
-from metrics_app.query.series import iso_utc
+from metrics_app.storage.timefmt import iso_utc
 from metrics_app.storage.models import Rollup
 
 from .conftest import T0, row
