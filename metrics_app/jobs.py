@@ -99,6 +99,8 @@ class BackgroundJobs:
                 log.exception("tailer %s failed; retrying next poll", tailer.name)
 
     def start(self) -> None:
+        if self._threads:  # runs before every request outside gunicorn: no lock once started
+            return
         with self._start_lock:
             if self._threads:
                 return
