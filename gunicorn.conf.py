@@ -42,3 +42,12 @@ def post_worker_init(worker):
         app.extensions["sampler_hub"].start()
     if app.config["BACKGROUND_JOBS_ENABLED"]:
         app.extensions["background_jobs"].start()
+
+
+def worker_exit(server, worker):
+    """On SIGTERM, after the last request has been answered: commit whatever is still queued for the
+    writer thread (an acknowledged record is already committed; this saves the unanswered ones)."""
+    app = getattr(worker, "wsgi", None)
+    queue = getattr(app, "extensions", {}).get("write_queue")
+    if queue is not None and not queue.close(timeout=graceful_timeout):
+        server.log.warning("worker %s exited with writes still queued", worker.pid)

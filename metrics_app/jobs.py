@@ -24,6 +24,7 @@ from .extensions import db
 from .ingest.tailer import FileTailer
 from .recording.recorder import LocalRecorder
 from .sampling.runner import PeriodicThread
+from .storage import write_queue
 from .storage.retention import retention_job
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class BackgroundJobs:
     def _poll_tailers(self) -> None:
         for tailer in self.tailers:
             try:
-                tailer.poll(db.engine)
+                tailer.poll(write_queue(self.app))
             except Exception:  # noqa: BLE001 - one file's trouble must not stop the other
                 log.exception("tailer %s failed; retrying next poll", tailer.name)
 

@@ -65,6 +65,8 @@ def empty_tables(app: Flask) -> None:
 
 def dispose(app: Flask) -> None:
     from metrics_app.extensions import db
+    from metrics_app.storage import write_queue
 
+    write_queue(app).close()
     with app.app_context():
         db.engine.dispose()

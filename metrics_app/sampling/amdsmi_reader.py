@@ -38,6 +38,7 @@ def _error_code(exc: BaseException) -> int | None:
 
 
 class AmdSmiSource:
+    blocks_in_c = True  # see source.py: read on a native thread
     name = "amd"
     vendor = VENDOR
 

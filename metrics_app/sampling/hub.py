@@ -52,7 +52,8 @@ class HubState:
             self.tick()
             self._threads = [
                 PeriodicThread(f"sampler-{s.source.name}", s.source.interval_sec,
-                               lambda s=s: s.poll(self.clock), self.clock)
+                               lambda s=s: s.poll(self.clock), self.clock,
+                               native=getattr(s.source, "blocks_in_c", False))
                 for s in self.states
             ]
             # The tick runs half an interval after the sources so it merges fresh readings, not ones

@@ -41,6 +41,7 @@ class _Device:
 
 
 class NvidiaSource:
+    blocks_in_c = True  # see source.py: read on a native thread
     name = "nvidia"
     vendor = VENDOR
 

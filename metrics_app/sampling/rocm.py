@@ -120,6 +120,7 @@ def run(argv: list[str], timeout: float) -> str:
 
 
 class RocmSmiSource:
+    blocks_in_c = False  # its subprocess I/O is cooperative under gevent
     name = "amd"
     vendor = VENDOR
 

@@ -15,6 +15,9 @@ class Source(Protocol):
     name: str
     #: Seconds between reads; slow sources (rocm-smi) use a longer interval than the tick.
     interval_sec: float
+    #: True when ``read`` blocks in C (NVML, amdsmi, psutil): the hub then reads it on a native OS
+    #: thread, never on the event loop. Sources whose I/O is cooperative (a subprocess) leave it False.
+    blocks_in_c: bool
 
     def read(self) -> dict[str, Any]:
         """Return this source's fragment of the snapshot.

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from metrics_app.extensions import db
 from metrics_app.ingest.tailer import FileTailer
-from metrics_app.storage import jobs_status
+from metrics_app.storage import jobs_status, write_queue
 from metrics_app.storage.models import Record
 
 from .records import utilization
@@ -19,7 +19,7 @@ from .records import utilization
 @pytest.fixture
 def ctx(app):
     with app.app_context():
-        yield db.engine
+        yield write_queue(app)
 
 
 def lines(records) -> bytes:
