@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..storage.kinds import KINDS_BY_CODE
-from ..storage import jobs_status
+from ..storage import jobs_status, write_queue
 from ..storage.models import GpuSeries, SeriesTotal
 from .aggregate import Partial
 from .series import Series
@@ -58,4 +58,4 @@ def health_report() -> tuple[dict[str, Any], int]:
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
                 "counts": None, "tailers": None, "retention": None}, 503
     return {"status": "ok", "database": {"reachable": True, "dialect": db.engine.dialect.name},
-            "counts": {"records": int(records), "gpus": int(gpus)}, **jobs}, 200
+            "counts": {"records": int(records), "gpus": int(gpus)}, "writer": write_queue().status(), **jobs}, 200
