@@ -51,6 +51,9 @@ class Config:
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
     WS_PING_INTERVAL_SEC = _env_float("WS_PING_INTERVAL_SEC", 25.0)
     WS_SEND_TIMEOUT_SEC = _env_float("WS_SEND_TIMEOUT_SEC", 10.0)
+    # WebSockets one worker keeps open; beyond it a handshake gets 503, so plain HTTP always finds a
+    # free slot of GUNICORN_WORKER_CONNECTIONS (README "Deployment": connection limits).
+    WS_MAX_CLIENTS = _env_int("WS_MAX_CLIENTS", 15_000)
     PROMETHEUS_PATH = os.environ.get("PROMETHEUS_PATH", "/api/prometheus")
     # Bearer tokens (metrics_app/auth.py): one or a comma-separated list each; empty leaves the group open.
     INGEST_TOKEN = _env_list("INGEST_TOKEN", "")

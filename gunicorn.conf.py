@@ -11,8 +11,9 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-# Concurrent connections per worker (gevent / gthread): WebSocket clients plus HTTP requests.
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
+# Concurrent connections per worker (gevent / gthread): WebSocket clients (at most WS_MAX_CLIENTS,
+# 15,000) plus HTTP requests, which keep the remaining 5,000 slots however many streams are open.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "20000"))
 backlog = 4096
 # Live streams are long-lived; the arbiter's timeout is a heartbeat, not a request deadline in gevent.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

@@ -1,9 +1,29 @@
-"""Handshake policy shared by every WebSocket route (live stream now, crawler ingest later)."""
+"""Handshake policy shared by every WebSocket route: origin, compression, and how many may be open."""
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from .errors import error_response
+
+EXTENSION_KEY = "websocket_clients"
+
+
+class ClientSlots:
+    """Open WebSockets in this worker. Each holds one of gunicorn's worker_connections for its whole
+    life; past ``WS_MAX_CLIENTS`` a handshake is refused so HTTP requests always find a free slot
+    (10,000 streams had used up the whole pool, and plain requests timed out)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.open = limit, 0
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
 
 
 def _is_upgrade() -> bool:
@@ -24,8 +44,21 @@ def guard_handshake() -> Response | None:
     origin = request.headers.get("Origin")
     if "*" not in origins and origin is not None and origin not in origins:
         return error_response(403, "origin_not_allowed", f"Origin {origin!r} is not in CORS_ORIGINS")
+    slots: ClientSlots = current_app.extensions[EXTENSION_KEY]
+    if not slots.take():
+        response = error_response(503, "too_many_clients",
+                                  f"This worker already serves {slots.limit} WebSocket clients (WS_MAX_CLIENTS); "
+                                  "retry later or on another worker.")
+        response.headers["Retry-After"] = "5"
+        return response
+    g.websocket_slot = True
     request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
     return None
+
+
+def _release_slot(_exc: BaseException | None) -> None:
+    if g.pop("websocket_slot", False):
+        current_app.extensions[EXTENSION_KEY].give_back()
 
 
 def init_websockets(app: Flask) -> None:
@@ -35,4 +68,6 @@ def init_websockets(app: Flask) -> None:
         "ping_interval": ping if ping > 0 else None,
         "max_message_size": app.config["MAX_CONTENT_LENGTH"],
     })
+    app.extensions[EXTENSION_KEY] = ClientSlots(app.config["WS_MAX_CLIENTS"])
     app.before_request(guard_handshake)
+    app.teardown_request(_release_slot)

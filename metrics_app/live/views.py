@@ -8,6 +8,7 @@ from flask import Response, current_app, render_template, request
 from ..errors import ApiError, error_response
 from ..extensions import hub
 from ..jsonio import json_response, raw_json_response
+from ..websocket import EXTENSION_KEY as WEBSOCKET_SLOTS
 from . import bp
 
 
@@ -42,6 +43,8 @@ def metrics_history() -> Response:
 @bp.get("/api/health")
 def health() -> Response:
     report = hub.state().health()
+    slots = current_app.extensions[WEBSOCKET_SLOTS]
+    report["websocket_clients"] = {"open": slots.open, "limit": slots.limit}
     return json_response(report, 503 if report["status"] == "unhealthy" else 200)
 
 
