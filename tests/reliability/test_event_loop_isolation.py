@@ -1,5 +1,6 @@
-"""The writer thread against the real gunicorn server: a commit held up by the database never holds
-up the live stream, and a graceful stop (SIGTERM) under ingest keeps every acknowledged batch."""
+"""What blocks in C stays off the event loop, against the real gunicorn server: a commit held up by
+the database and a slow NVML call never hold up the live stream or HTTP; a graceful stop (SIGTERM)
+under ingest keeps every acknowledged batch."""
 from __future__ import annotations
 
 import fcntl
@@ -8,10 +9,13 @@ import random
 import signal
 import threading
 import time
+import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import pytest
+import orjson
 import websocket
 from sqlalchemy import text
 
@@ -22,6 +26,7 @@ from .helpers import batch, engine_for, post
 pytestmark = pytest.mark.slow
 
 INTERVAL_SEC = 0.2
+SLOW_NVML = Path(__file__).resolve().parent / "slow_nvml"
 
 
 @contextmanager
@@ -67,6 +72,28 @@ def test_live_frames_keep_their_rhythm_while_a_commit_waits_on_the_database(tmp_
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
     assert len(arrivals) >= 2.0 / INTERVAL_SEC - 2
     assert max(gaps) < INTERVAL_SEC + 0.1, f"a frame waited {max(gaps):.3f} s behind the blocked commit"
+
+
+def test_a_slow_nvml_call_delays_neither_frames_nor_http(tmp_path):
+    slow = 0.6  # every utilization read blocks its thread this long; the tick is 0.2 s
+    with GunicornServer(tmp_path, PYTHONPATH=str(SLOW_NVML), SLOW_NVML_SEC=str(slow), ENABLE_NVIDIA="true",
+                        SAMPLE_INTERVAL_SEC=str(INTERVAL_SEC), RECORD_INTERVAL_SEC="0") as server:
+        ws = websocket.create_connection(server.url("/ws/metrics", "ws"), timeout=5)
+        first = orjson.loads(ws.recv())
+        assert first["gpus"] and first["gpus"][0]["vendor"] == "NVIDIA", first["gpus"]
+        arrivals, http_ms = [], []
+        until = time.monotonic() + 3.0
+        while time.monotonic() < until:
+            ws.recv()
+            arrivals.append(time.monotonic())
+            began = time.monotonic()
+            with urllib.request.urlopen(server.url("/api/metrics"), timeout=5) as response:
+                response.read()
+            http_ms.append(1000 * (time.monotonic() - began))
+        ws.close()
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert max(gaps) < INTERVAL_SEC + 0.1, f"a frame waited {max(gaps):.3f} s behind NVML"
+    assert max(http_ms) < 100, f"GET /api/metrics took {max(http_ms):.0f} ms behind NVML"
 
 
 def test_sigterm_under_ingest_keeps_every_acknowledged_batch(tmp_path, database_url, app):
