@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, g, request
 
 from .errors import error_response
+from .heap import HeapTrimmer
 
 EXTENSION_KEY = "websocket_clients"
 
@@ -13,17 +14,20 @@ class ClientSlots:
     life; past ``WS_MAX_CLIENTS`` a handshake is refused so HTTP requests always find a free slot
     (10,000 streams had used up the whole pool, and plain requests timed out)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, heap: HeapTrimmer | None = None) -> None:
         self.limit, self.open = limit, 0
+        self.heap = heap or HeapTrimmer()
 
     def take(self) -> bool:
         if self.open >= self.limit:
             return False
         self.open += 1
+        self.heap.opened(self.open)
         return True
 
     def give_back(self) -> None:
         self.open -= 1
+        self.heap.closed_one(self.open)
 
 
 def _is_upgrade() -> bool:
