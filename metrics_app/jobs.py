@@ -105,7 +105,11 @@ class BackgroundJobs:
             if self._threads:
                 return
             config = self.app.config
-            jobs = [("retention", config["RETENTION_CLEAN_INTERVAL_SEC"], retention_job)]
+            jobs = []
+            if config["METRICS_RETENTION_HOURS"] > 0:
+                jobs.append(("retention", config["RETENTION_CLEAN_INTERVAL_SEC"], retention_job))
+            else:
+                log.info("METRICS_RETENTION_HOURS=0: records are kept forever (no retention job)")
             if self.tailers:
                 jobs.append(("file-tailers", config["FILE_POLL_INTERVAL_SEC"], self._poll_tailers))
             if config["RECORD_INTERVAL_SEC"] > 0:

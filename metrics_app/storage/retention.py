@@ -1,4 +1,5 @@
-"""Age-based retention: delete records older than METRICS_RETENTION_HOURS, by record timestamp.
+"""Age-based retention: delete records older than METRICS_RETENTION_HOURS, by record timestamp (0 keeps
+them forever: the job is not scheduled and ``flask retention`` deletes nothing).
 
 The cutoff is rounded down to a whole minute so raw rows and per-minute rollups are trimmed at the
 same boundary (no rollup ever counts a deleted row). Rows go in chunks of RETENTION_CHUNK_ROWS, each
@@ -142,8 +143,11 @@ def retention_command(hours: float | None, dry_run: bool) -> None:
     """Delete records older than the retention window once, and print what was deleted."""
     config = current_app.config
     hours = config["METRICS_RETENTION_HOURS"] if hours is None else hours
-    if hours <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--hours")
+    if hours < 0:
+        raise click.BadParameter("must be >= 0 (0 keeps records forever)", param_hint="--hours")
+    if hours == 0:
+        click.echo("retention: 0 hours keeps records forever; nothing deleted")
+        return
     result = run_retention(db.engine, hours, config["RETENTION_CHUNK_ROWS"], dry_run=dry_run)
     cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.cutoff_ms / 1000))
     verb = "would delete" if dry_run else "deleted"

@@ -63,5 +63,25 @@ def test_cli_dry_run_deletes_nothing(client, app, runner):
     assert totals(app)[0] == 0
 
 
-def test_cli_rejects_non_positive_hours(runner):
-    assert runner.invoke(args=["retention", "--hours", "0"]).exit_code != 0
+def test_cli_refuses_negative_hours(runner):
+    result = runner.invoke(args=["retention", "--hours", "-1"])
+    assert result.exit_code != 0 and "must be >= 0" in result.output
+
+
+def test_zero_hours_keeps_everything(client, app, runner):
+    seed(client)
+    app.config["METRICS_RETENTION_HOURS"] = 0
+    result = runner.invoke(args=["retention"])
+    assert result.exit_code == 0 and "keeps records forever; nothing deleted" in result.output
+    assert totals(app)[0] == 420
+
+
+def test_zero_hours_schedules_no_retention_job(app, tmp_path, caplog):
+    from metrics_app.jobs import BackgroundJobs
+
+    app.config.update(METRICS_RETENTION_HOURS=0, RECORD_INTERVAL_SEC=0, JOBS_LOCK_PATH=str(tmp_path / "j.lock"))
+    jobs = BackgroundJobs(app)
+    with caplog.at_level("INFO", logger="metrics_app.jobs"):
+        jobs.start()
+    jobs.stop()
+    assert "records are kept forever" in caplog.text
