@@ -3,7 +3,7 @@ and per-GPU per-metric totals.
 
 ``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
 applies the SQLite connection settings; ``store_rows`` (writer.py) is the only write path.
-``jobs_status()`` reports the retention job's and the file tailers' last runs for /health.
+``status.py`` keeps the background jobs' runs and the file tailers' progress for /health.
 """
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from ..extensions import db, migrate
 from . import models  # noqa: F401 - registers the tables on db.metadata for Alembic
 from .engine import configure_engine
 from .retention import retention_command
-from .status import jobs_status
 
-__all__ = ["init_app", "jobs_status"]
+__all__ = ["init_app"]
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 
