@@ -48,6 +48,21 @@ def _assert_one_line(result: subprocess.CompletedProcess, name: str, value: str,
 
 
 @pytest.mark.parametrize(("name", "value", "allowed"), BAD_VALUES)
+def test_each_bad_value_is_refused_in_one_line(name, value, allowed):
+    with pytest.raises(ConfigError) as refused:
+        load_environment({name: value})
+    assert str(refused.value).startswith(f"configuration error: {name}={value!r}") and allowed in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_flask_command_stops_with_one_line():
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "gpus", "show"], cwd=ROOT,
+                            env=_clean_env(SAMPLE_INTERVAL_SEC="0"), capture_output=True, text=True, timeout=60)
+    _assert_one_line(result, "SAMPLE_INTERVAL_SEC", "0", "> 0")
+
+
+@pytest.mark.slow  # a process each: ~2 s apiece on a busy machine
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_VALUES)
 def test_flask_command_stops_with_one_line(name, value, allowed, tmp_path):
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "retention", "--dry-run"],
                             cwd=ROOT, env=_clean_env(**{name: value}), capture_output=True, text=True, timeout=60)
@@ -61,6 +76,25 @@ def test_gunicorn_stops_with_one_line_before_forking(name, value, allowed):
     result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
                             cwd=ROOT, env=_clean_env(**{name: value}), capture_output=True, text=True, timeout=60)
     _assert_one_line(result, name, value, allowed)
+
+
+@pytest.mark.slow
+def test_start_sh_stops_with_one_line():
+    result = subprocess.run(["./start.sh"], cwd=ROOT, env=_clean_env(ENABLE_NVIDIA="ture"),
+                            capture_output=True, text=True, timeout=300)
+    _assert_one_line(result, "ENABLE_NVIDIA", "ture", "true/false")
+
+
+def test_an_unreachable_database_is_one_line_naming_the_variable_and_host():
+    """A valid URL whose server is not there: config cannot know, the first connection says so."""
+    url = "postgresql+psycopg://metrics:pw@127.0.0.1:1/metrics"
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
+                            env=_clean_env(DATABASE_URL=url), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("database error: DATABASE_URL='postgresql+psycopg://metrics:***@127.0.0.1:1/metrics'")
+    assert "the server at 127.0.0.1:1" in lines[0] and "pw" not in lines[0].replace("psycopg", "")
 
 
 def test_a_valid_environment_reaches_the_command(tmp_path):
