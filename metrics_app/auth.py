@@ -58,11 +58,18 @@ def require_token() -> Response | None:
     """Before every request, WebSocket handshakes included (refused before the upgrade)."""
     if request.endpoint is None or request.method == "OPTIONS":  # 404/405, and CORS preflights carry no token
         return None
-    setting = token_setting(request.endpoint)
+    return token_refusal(request.endpoint)
+
+
+def token_refusal(endpoint: str) -> Response | None:
+    """The 401 for this request to ``endpoint``, or None when its tokens (if any) allow it. Also asked
+    for a request that never reached its route (a plain GET on a WebSocket endpoint): the 401 comes
+    before saying what else is wrong with it."""
+    setting = token_setting(endpoint)
     tokens = current_app.config[setting] if setting else []
     if not tokens:
         return None
-    presented = _presented_token(request.endpoint in QUERY_TOKEN_ENDPOINTS)
+    presented = _presented_token(endpoint in QUERY_TOKEN_ENDPOINTS)
     if presented is not None and token_matches(presented, tokens):
         return None
     response = error_response(401, "unauthorized", f"This endpoint needs 'Authorization: Bearer <token>' with a "

@@ -1,8 +1,12 @@
-"""Handshake policy shared by every WebSocket route: origin, compression, and how many may be open."""
+"""Handshake policy shared by every WebSocket route (the live stream and crawler ingest): origin,
+compression, how many may be open, and the answer to a plain request."""
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import NotFound
+from werkzeug.routing.exceptions import WebsocketMismatch
 
+from .auth import token_refusal
 from .errors import error_response
 from .heap import HeapTrimmer
 
@@ -65,6 +69,28 @@ def _release_slot(_exc: BaseException | None) -> None:
         current_app.extensions[EXTENSION_KEY].give_back()
 
 
+def protocol_mismatch(_exc: WebsocketMismatch) -> Response:
+    """Werkzeug's routing refuses a plain request to a WebSocket-only route (and an upgrade to an
+    HTTP-only one) with a bare 400 before any before-request hook sees an endpoint. Answer it in the
+    one error shape instead, after the route's token check, so without credentials it is a 401 first."""
+    upgrade = _is_upgrade()
+    try:
+        endpoint, _ = current_app.url_map.bind_to_environ(request.environ).match(websocket=not upgrade)
+    except NotFound:  # the other protocol's route takes other methods only
+        endpoint = None
+    if endpoint is not None and (refused := token_refusal(endpoint)) is not None:
+        return refused
+    if upgrade:
+        return error_response(400, "not_a_websocket_endpoint",
+                              f"{request.path} is an HTTP endpoint: send a plain HTTP request, not an upgrade.")
+    response = error_response(426, "websocket_required",
+                              f"{request.path} is a WebSocket endpoint: connect with ws:// (or wss://).",
+                              {"websocket": request.path})
+    response.headers["Upgrade"] = "websocket"  # RFC 9110: a 426 names the protocol to upgrade to
+    response.headers["Connection"] = "Upgrade"
+    return response
+
+
 def init_websockets(app: Flask) -> None:
     ping = app.config["WS_PING_INTERVAL_SEC"]
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
@@ -75,3 +101,4 @@ def init_websockets(app: Flask) -> None:
     app.extensions[EXTENSION_KEY] = ClientSlots(app.config["WS_MAX_CLIENTS"])
     app.before_request(guard_handshake)
     app.teardown_request(_release_slot)
+    app.register_error_handler(WebsocketMismatch, protocol_mismatch)

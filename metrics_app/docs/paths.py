@@ -78,8 +78,9 @@ def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str]) -> None:
     spec.path(path="/ws/ingest", operations={"get": {
         "tags": ["history"], "summary": "WebSocket: stream records like POST /metrics",
         "description": 'Each message (object or array) is answered {"type": "ack", "saved": n} or '
-                       '{"type": "error", ...}.',
-        "responses": {"101": {"description": "Switching protocols"}}}})
+                       '{"type": "error", ...}. A plain HTTP GET is answered 426.',
+        "responses": {"101": {"description": "Switching protocols"},
+                      "426": _error("Not a WebSocket upgrade")}}})
 
 
 def add_query_paths(spec: APISpec) -> None:

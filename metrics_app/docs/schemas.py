@@ -81,8 +81,14 @@ class StatsSchema(Schema):
 
 
 class HealthSchema(Schema):
-    status = fields.String(required=True, metadata={"description": "ok, or degraded when the database fails"})
+    status = fields.String(required=True, metadata={
+        "description": "ok, or degraded when the database fails (503) or a background job's latest run failed"})
     database = fields.Dict(required=True, metadata={"description": "reachable, dialect; error and reason on failure"})
     counts = fields.Dict(allow_none=True, required=True, metadata={"description": "records, gpus"})
     tailers = fields.Raw(allow_none=True, required=True, metadata={"description": "JSONL tailers' last runs"})
-    retention = fields.Raw(allow_none=True, required=True, metadata={"description": "Retention's last run"})
+    writer = fields.Dict(metadata={
+        "description": "This worker's writer thread: running, groups_committed, requests_committed, rows_committed, "
+                       "failed_groups, last_group_requests, last_commit_ms, queued_rows, last_error, last_error_age_sec"})
+    jobs = fields.Raw(allow_none=True, required=True, metadata={
+        "description": "Per background job: status (ok, failing, not_run_yet), last_success, last_failure, "
+                       "failures_in_a_row, last_error, duration_ms"})

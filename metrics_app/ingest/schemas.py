@@ -15,6 +15,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields
 from marshmallow.validate import ContainsNoneOf, Length, OneOf, Range
 
 from ..storage.kinds import KINDS
+from ..storage.timefmt import MAX_MS, MIN_MS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ONE_MS = timedelta(milliseconds=1)
@@ -65,7 +66,10 @@ def _parse_iso(value: str) -> int:
         raise ValueError(f"Not a valid ISO 8601 timestamp: {value[:64]!r}.") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return (parsed - EPOCH) // ONE_MS
+    ms = (parsed - EPOCH) // ONE_MS
+    if not MIN_MS <= ms <= MAX_MS:  # e.g. 9999-12-31T23:59:59-14:00: no year 10000 can be read back out
+        raise ValueError(f"Timestamp {value[:64]!r} is outside years 0001-9999 in UTC.")
+    return ms
 
 
 class StrictNumber(fields.Field):

@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 from ..errors import ApiError
 from ..ingest.schemas import MAX_GPU_INDEX, NO_NUL
 from ..storage.kinds import KINDS
+from ..storage.timefmt import MAX_MS, MIN_MS
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 500
@@ -142,10 +143,14 @@ def encode_cursor(order: str, ts_ms: int, row_id: int) -> str:
 
 
 def decode_cursor(cursor: str, order: str) -> tuple[int, int]:
+    """A cursor's position must be one a stored row can have: any other integer is no cursor this
+    service issued, and one beyond the database's 64-bit integers would fail the query (a 500)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         cursor_order, ts_text, id_text = raw.split(":")
         position = int(ts_text), int(id_text)
+        if not (MIN_MS <= position[0] <= MAX_MS and 0 < position[1] < 2**63):
+            raise ValueError("out of range")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "invalid_parameter", "cursor is not one this service issued",
                        {"cursor": ["malformed"]}) from exc

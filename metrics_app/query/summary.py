@@ -1,4 +1,5 @@
-"""``/gpus``, ``/stats`` and ``/health``: answered from the summary tables, never a scan of records.
+"""``/gpus``, ``/stats`` and ``/health``: answered from the summary tables (and the jobs' status),
+never a scan of records.
 
 ``gpu_series`` (one row per GPU, counts and first/last seen) and ``series_totals`` (one row per GPU
 and metric), both kept by ingest, stay tiny however long the history grows: these endpoints cost the
@@ -13,7 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..storage.kinds import KINDS_BY_CODE
-from ..storage import jobs_status, write_queue
+from ..job_status import failing, registry
+from ..storage import write_queue
+from ..storage.status import tailers_status
 from ..storage.models import GpuSeries, SeriesTotal
 from .aggregate import Partial
 from .series import Series
@@ -46,16 +49,18 @@ def gpu_stats(series: dict[int, Series], filtered: bool) -> list[dict[str, Any]]
 
 
 def health_report() -> tuple[dict[str, Any], int]:
-    """Liveness of the history store; a database failure is reported (503), never raised."""
+    """Liveness of the history store and its background jobs. A database failure is a 503, never
+    raised; a job whose latest run failed makes it ``degraded`` but still a 200 (reads are served)."""
     try:
         db.session.execute(text("SELECT 1"))
         records, gpus = db.session.execute(
             select(func.coalesce(func.sum(_SERIES.record_count), 0), func.count())).one()
-        jobs = jobs_status()
+        jobs, tailers = registry().report(), tailers_status()
     except SQLAlchemyError as exc:
         db.session.rollback()
         return {"status": "degraded", "database": {"reachable": False, "error": type(exc).__name__,
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
-                "counts": None, "tailers": None, "retention": None}, 503
-    return {"status": "ok", "database": {"reachable": True, "dialect": db.engine.dialect.name},
-            "counts": {"records": int(records), "gpus": int(gpus)}, "writer": write_queue().status(), **jobs}, 200
+                "counts": None, "jobs": None, "tailers": None, "writer": write_queue().status()}, 503
+    return {"status": "degraded" if failing(jobs) else "ok",
+            "database": {"reachable": True, "dialect": db.engine.dialect.name},
+            "counts": {"records": int(records), "gpus": int(gpus)}, "writer": write_queue().status(), "jobs": jobs, "tailers": tailers}, 200

@@ -87,6 +87,8 @@ class PeriodicThread:
 
     def __init__(self, name: str, interval: float, fn: Callable[[], None],
                  clock: Callable[[], float] = time.monotonic, delay: float = 0.0, native: bool = False) -> None:
+        if interval <= 0:  # refused here rather than killing the thread at its first deadline (÷ 0)
+            raise ValueError(f"{name}: interval must be > 0, not {interval}")
         self.interval, self._fn, self._clock, self._delay = interval, fn, clock, delay
         self.name = name
         self._stop: Any = NativeEvent() if native else threading.Event()

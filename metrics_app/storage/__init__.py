@@ -4,7 +4,7 @@ and per-GPU per-metric totals.
 ``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
 applies the SQLite connection settings; every write goes through the app's ``write_queue`` (one
 native writer thread, group commit), which stores rows with ``store_rows`` (writer.py).
-``jobs_status()`` reports the retention job's and the file tailers' last runs for /health.
+``status.py`` keeps the background jobs' runs and the file tailers' progress for /health.
 """
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from ..extensions import db, migrate
 from . import models  # noqa: F401 - registers the tables on db.metadata for Alembic
 from .engine import configure_engine
 from .retention import retention_command
-from .status import jobs_status
 from .write_queue import EXTENSION_KEY as WRITE_QUEUE_KEY, WriteQueue, WriteUnavailable
 
-__all__ = ["init_app", "jobs_status", "write_queue", "WriteUnavailable"]
+__all__ = ["init_app", "write_queue", "WriteUnavailable"]
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 

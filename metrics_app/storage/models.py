@@ -112,11 +112,13 @@ class TailerOffset(db.Model):
 
 
 class JobRun(db.Model):
-    """The latest run of each background job, shared by every worker so any of them can report it."""
+    """Each background job's latest success and failure (metrics_app/job_status.py), shared by every
+    worker so any of them can report it: only the jobs' leader runs them."""
 
     __tablename__ = "job_runs"
     name = db.Column(String(64), primary_key=True)
-    finished_ms = db.Column(BigInteger, nullable=False)
-    duration_ms = db.Column(Integer, nullable=False)
-    deleted = db.Column(BigInteger, nullable=False, default=0)
-    error = db.Column(String(1024), nullable=True)
+    last_success_ms = db.Column(BigInteger, nullable=True)
+    last_failure_ms = db.Column(BigInteger, nullable=True)
+    failures = db.Column(Integer, nullable=False, default=0)  # in a row, since the latest success
+    duration_ms = db.Column(Integer, nullable=False)  # of the latest run
+    error = db.Column(String(1024), nullable=True)  # of the latest failure

@@ -1,4 +1,5 @@
-"""Age-based retention: delete records older than METRICS_RETENTION_HOURS, by record timestamp.
+"""Age-based retention: delete records older than METRICS_RETENTION_HOURS, by record timestamp (0 keeps
+them forever: the job is not scheduled and ``flask retention`` deletes nothing).
 
 The cutoff is rounded down to a whole minute so raw rows and per-minute rollups are trimmed at the
 same boundary (no rollup ever counts a deleted row). Rows go in chunks of RETENTION_CHUNK_ROWS, each
@@ -24,7 +25,6 @@ from sqlalchemy.engine import Connection, Engine
 from ..extensions import db
 from .engine import write_tx
 from .kinds import KINDS_BY_CODE
-from .status import upsert_job_run
 from .rollups import MINUTE_MS, ROLLUPS, recompute_totals
 from .writer import RECORDS, SERIES
 
@@ -97,7 +97,7 @@ def _count_expired(engine: Engine, cutoff_ms: int) -> tuple[int, int]:
 
 def run_retention(engine: Engine, hours: float, chunk_rows: int, dry_run: bool = False,
                   now_ms: int | None = None) -> RetentionResult:
-    """One pass; a dry run only counts. A real run records itself in ``job_runs`` for /health."""
+    """One pass; a dry run only counts."""
     began = time.monotonic()
     cutoff_ms = cutoff_for(hours, int(time.time() * 1000) if now_ms is None else now_ms)
     if dry_run:
@@ -112,26 +112,15 @@ def run_retention(engine: Engine, hours: float, chunk_rows: int, dry_run: bool =
             while (deleted := _delete_rollup_chunk(engine, cutoff_ms, chunk_rows, series_id)) > 0:
                 rollups += deleted
     result = RetentionResult(cutoff_ms, records, rollups, dry_run, int((time.monotonic() - began) * 1000))
-    if not dry_run:
-        with write_tx(engine) as conn:
-            upsert_job_run(conn, "retention", duration_ms=result.duration_ms, deleted=records, error=None)
-        if records:
-            log.info("retention deleted %d records and %d rollups older than %d", records, rollups, cutoff_ms)
+    if not dry_run and records:
+        log.info("retention deleted %d records and %d rollups older than %d", records, rollups, cutoff_ms)
     return result
 
 
 def retention_job() -> RetentionResult:
-    """The periodic job: current app's settings; a failure is recorded for /health, then re-raised."""
+    """The periodic job, with the current app's settings (jobs.py records each run for /health)."""
     config = current_app.config
-    try:
-        return run_retention(db.engine, config["METRICS_RETENTION_HOURS"], config["RETENTION_CHUNK_ROWS"])
-    except Exception as exc:
-        try:
-            with write_tx(db.engine) as conn:
-                upsert_job_run(conn, "retention", duration_ms=0, deleted=0, error=f"{type(exc).__name__}: {exc}")
-        except Exception:  # noqa: BLE001 - the database itself is failing; the original error matters
-            log.exception("could not record the retention failure")
-        raise
+    return run_retention(db.engine, config["METRICS_RETENTION_HOURS"], config["RETENTION_CHUNK_ROWS"])
 
 
 @click.command("retention")
@@ -142,8 +131,11 @@ def retention_command(hours: float | None, dry_run: bool) -> None:
     """Delete records older than the retention window once, and print what was deleted."""
     config = current_app.config
     hours = config["METRICS_RETENTION_HOURS"] if hours is None else hours
-    if hours <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--hours")
+    if hours < 0:
+        raise click.BadParameter("must be >= 0 (0 keeps records forever)", param_hint="--hours")
+    if hours == 0:
+        click.echo("retention: 0 hours keeps records forever; nothing deleted")
+        return
     result = run_retention(db.engine, hours, config["RETENTION_CHUNK_ROWS"], dry_run=dry_run)
     cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.cutoff_ms / 1000))
     verb = "would delete" if dry_run else "deleted"

@@ -4,16 +4,22 @@
 In process through the WSGI app, so thousands of cases take seconds rather than a server round trip
 each. Valid and invalid inputs are both generated (``mode = "all"``) from a fixed seed with Hypothesis
 derandomized and its example database off, so CI runs the same cases every time. WebSocket routes are
-documented for readers but cannot be exercised over plain HTTP, so they are excluded by path.
+fuzzed as plain HTTP, which they answer with a documented 426. Timestamps at the edges of what can be
+stored (and cursors beyond them) are sent by hand below: random date-times rarely reach year 1 or 9999.
 
 schemathesis' fixture-based loader (``from_fixture``) does not run under pytest 9, so the document is
 loaded at import from a database-less app and every case is sent to the test's own ``app``.
 """
 from __future__ import annotations
 
+import base64
+import re
+from datetime import datetime, timedelta, timezone
+
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
@@ -29,24 +35,30 @@ MAX_EXAMPLES = 450
 MIN_CASES = 2_000
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           negative_data_rejection]
-WEBSOCKET_PATHS = ["/ws/metrics", "/ws/ingest"]
 CONFIG = {
     "seed": 6,
     "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
     "phases": {"stateful": {"enabled": False}},
 }
 
+#: Stored at the first and last representable millisecond: every fuzzed read meets them.
+EDGE_RECORDS = [dict(SEED_EXAMPLES["power"], gpuIndex=7, timestamp="0001-01-01T00:00:00Z"),
+                dict(SEED_EXAMPLES["power"], gpuIndex=8, timestamp="9999-12-31T23:59:59.999Z")]
+RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+HAND_SETTINGS = settings(max_examples=200, derandomize=True, database=None, deadline=None,
+                         suppress_health_check=[HealthCheck.function_scoped_fixture])
+
 cases_run: dict[str, int] = {}
 
 schema = schemathesis.openapi.from_wsgi(
     "/openapi.json", create_app(config_for("sqlite://")), config=schemathesis.Config.from_dict(CONFIG),
-).exclude(path=WEBSOCKET_PATHS)
+)
 
 
 @pytest.fixture
 def stored(client):
     """Some history, so the reads' response schemas are checked on real items, not only empty lists."""
-    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50)])
+    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50), *EDGE_RECORDS])
     assert response.status_code == 201
 
 
@@ -65,3 +77,34 @@ def test_enough_cases_were_generated():
     total = sum(cases_run.values())
     print(f"\nschemathesis cases by operation: {cases_run}; total {total}")
     assert total >= MIN_CASES, cases_run
+
+
+@HAND_SETTINGS
+@given(moment=st.datetimes(), offset_minutes=st.integers(-14 * 60, 14 * 60))
+@example(moment=datetime(9999, 12, 31, 23, 59, 59), offset_minutes=-14 * 60)
+@example(moment=datetime(1, 1, 1), offset_minutes=14 * 60)
+@example(moment=datetime(999, 6, 1), offset_minutes=0)
+def test_any_iso_timestamp_is_stored_or_refused_and_reads_survive(client, moment, offset_minutes):
+    """Every offset at every date: 201 when the UTC instant is in years 1-9999, else 422; either way
+    the reads that format stored timestamps still answer, in RFC 3339 with a four-digit year."""
+    stamp = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes))).isoformat()
+    response = client.post("/metrics", json=dict(SEED_EXAMPLES["power"], timestamp=stamp))
+    assert response.status_code in (201, 422), response.get_data(as_text=True)
+    for path in ("/gpus", "/metrics?format=csv"):
+        read = client.get(path)
+        assert read.status_code == 200
+        assert all(RFC3339_UTC.fullmatch(t) for t in re.findall(r"\d+-\d\d-\d\dT[^,\"\n]*", read.get_data(as_text=True)))
+
+
+def _encoded(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@HAND_SETTINGS
+@given(cursor=st.one_of(
+    st.text(max_size=60),
+    st.builds(lambda order, ts, row: _encoded(f"{order}:{ts}:{row}"), st.sampled_from(["asc", "desc"]),
+              st.integers(-(2 ** 80), 2 ** 80), st.integers(-(2 ** 80), 2 ** 80))))
+def test_any_cursor_is_a_page_or_a_400(client, stored, cursor):
+    response = client.get("/metrics", query_string={"cursor": cursor})
+    assert response.status_code in (200, 400), response.get_data(as_text=True)

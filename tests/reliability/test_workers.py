@@ -72,7 +72,7 @@ def assert_one_recorder(engine) -> None:
 
 def job_run_ms(engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(select(JOB_RUNS.c.finished_ms).where(JOB_RUNS.c.name == "retention")).scalar() or 0
+        return conn.execute(select(JOB_RUNS.c.last_success_ms).where(JOB_RUNS.c.name == "retention")).scalar() or 0
 
 
 def test_jobs_run_once_and_move_when_the_leader_is_killed(tmp_path, database_url, engine):

@@ -38,20 +38,19 @@ def test_a_leader_tick_runs_the_tailers(app, tmp_path):
     jobs.stop()
 
 
-def test_started_jobs_run_retention_and_report_it(app, tmp_path):
+def test_started_jobs_run_retention_and_report_it(app, client, tmp_path):
     import time
 
     from metrics_app.jobs import BackgroundJobs
-    from metrics_app.storage import jobs_status
 
     app.config["JOBS_LOCK_PATH"] = str(tmp_path / "jobs.lock")
     jobs = BackgroundJobs(app)
     jobs.start()
     try:
         deadline = time.monotonic() + 10
-        with app.app_context():
-            while jobs_status()["retention"] is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert jobs_status()["retention"]["error"] is None
+        while (retention := client.get("/health").get_json()["jobs"]["retention"])["status"] == "not_run_yet" \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert retention["status"] == "ok" and retention["last_success"].endswith("Z")
     finally:
         jobs.stop()
