@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from metrics_app import create_app
 from metrics_app.extensions import hub
@@ -13,6 +15,13 @@ from .dbsetup import config_for, dispose, empty_tables, session_database
 
 #: The shared fixtures (real GPU tool outputs) live beside the checkout, not in it.
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis caches (character maps, schemathesis' constants) go to the temp directory: left to
+    itself it creates ``.hypothesis/`` in the working directory, that is in the checkout."""
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        set_hypothesis_home_dir(Path(tempfile.gettempdir()) / f"gpu-metrics-tests-hypothesis-{os.getuid()}")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ import pytest
 from ..server import ROOT, GunicornServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium absent (Debian package 'chromium'; .ci/run installs it)")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None,
+                                    reason="chromium absent (Debian package 'chromium'; .ci/run installs it)")
 SCREENSHOTS = ROOT / "test-output"
 
 
@@ -49,6 +50,8 @@ def dashboard(server: GunicornServer, path: str = "/"):
             browser.close()
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_dashboard_streams_live_and_draws_history(tmp_path):
     with GunicornServer(tmp_path) as server:
         post_history(server)
@@ -71,6 +74,8 @@ def test_dashboard_streams_live_and_draws_history(tmp_path):
             assert problems == []
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_dashboard_with_read_token_from_the_url_fragment(tmp_path):
     """With READ_TOKEN set, /#token=… sends it as a Bearer header and on the WebSocket handshake."""
     with GunicornServer(tmp_path, READ_TOKEN="s3cret") as server:

@@ -12,6 +12,8 @@ import websocket
 
 from ..server import GunicornServer
 
+pytestmark = pytest.mark.slow
+
 SEED_KEYS = {"timestamp", "cpu", "memory", "gpu", "battery", "gpus"}
 INTERVAL = 1.0
 SLACK = 0.5

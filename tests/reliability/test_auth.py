@@ -112,6 +112,7 @@ def handshake_status(url: str, **kwargs) -> int:
     return 101
 
 
+@pytest.mark.slow
 def test_ws_ingest_is_refused_at_the_handshake_without_the_token(server, app):  # app: empties the tables after
     url = server.url("/ws/ingest", "ws")
     assert handshake_status(url) == 401
@@ -125,6 +126,7 @@ def test_ws_ingest_is_refused_at_the_handshake_without_the_token(server, app):  
         ws.close()
 
 
+@pytest.mark.slow
 def test_the_live_stream_takes_the_header_or_a_query_token(server):
     url = server.url("/ws/metrics", "ws")
     assert handshake_status(url) == 401
@@ -133,6 +135,7 @@ def test_the_live_stream_takes_the_header_or_a_query_token(server):
     assert handshake_status(f"{url}?token={READ_TOKENS[1]}") == 101  # browsers cannot set WebSocket headers
 
 
+@pytest.mark.slow
 def test_the_push_agent_authenticates_with_its_token(server, app):  # app: empties the tables after
     records = utilization(5, host="agent-auth")
     assert IngestClient(server.url(), INGEST_TOKENS[0]).post(records).outcome is Outcome.SENT

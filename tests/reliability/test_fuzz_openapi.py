@@ -24,6 +24,8 @@ from ..dbsetup import config_for
 from ..ingest.records import SEED_EXAMPLES, utilization
 from ..live.conftest import live  # noqa: F401 - a ticked hub, so /api/metrics has a snapshot to serve
 
+pytestmark = pytest.mark.slow
+
 #: Fuzzing examples per operation and generation mode; operations without inputs stop after a few.
 MAX_EXAMPLES = 450
 MIN_CASES = 2_000

@@ -95,6 +95,7 @@ def server(tmp_path_factory, database_url):
         yield srv
 
 
+@pytest.mark.slow
 def test_ws_answers_each_with_an_error_frame_and_stays_open(server, app):  # app: empties the tables after
     ws = websocket.create_connection(server.url("/ws/ingest", "ws"), timeout=30)
     try:
@@ -115,6 +116,7 @@ def test_ws_answers_each_with_an_error_frame_and_stays_open(server, app):  # app
     assert record_count(app) == 1
 
 
+@pytest.mark.slow
 def test_ws_message_over_the_limit_closes_only_that_socket(server, app):  # app: empties the tables after
     """A message over MAX_CONTENT_LENGTH cannot be answered in-band: the server gives up the connection
     (WebSocket close 1009) instead of buffering 50 MB; the worker and new connections carry on."""

@@ -40,6 +40,7 @@ def test_sqlite_connections_use_wal_full_sync_and_busy_timeout(sqlite_url):
     dispose(app)
 
 
+@pytest.mark.slow
 def test_an_acknowledged_batch_survives_a_killed_server(tmp_path, database_url, app):  # app: cleans up after
     """SIGKILL right after the 201: the rows were committed before the answer, so they are there."""
     import signal
