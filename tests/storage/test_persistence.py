@@ -8,15 +8,15 @@ from sqlalchemy import func, select
 from metrics_app import create_app
 from metrics_app.extensions import db
 from metrics_app.storage.models import Record
-from tests.dbsetup import config_for, dispose, session_database
+from tests.dbsetup import config_for, dispose, sqlite_copy
 
 from ..ingest.records import utilization
 
 
 @pytest.fixture
-def sqlite_url(tmp_path, monkeypatch):
-    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)  # these are SQLite file tests on either run
-    yield from session_database(tmp_path)
+def sqlite_url(tmp_path, sqlite_template):
+    """A SQLite file of the test's own, on either run (these are SQLite file tests)."""
+    return sqlite_copy(sqlite_template, tmp_path / "metrics.db")
 
 
 def test_records_survive_an_app_restart(sqlite_url):
