@@ -6,16 +6,14 @@ import shutil
 import urllib.request
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from ..server import ROOT, GunicornServer
+from ..server import GunicornServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None,
                                     reason="chromium absent (Debian package 'chromium'; .ci/run installs it)")
-SCREENSHOTS = ROOT / "test-output"
 
 
 def post_history(server: GunicornServer) -> None:
@@ -52,7 +50,7 @@ def dashboard(server: GunicornServer, path: str = "/"):
 
 @pytest.mark.slow
 @needs_chromium
-def test_dashboard_streams_live_and_draws_history(tmp_path):
+def test_dashboard_streams_live_and_draws_history(tmp_path, screenshot_dir):
     with GunicornServer(tmp_path) as server:
         post_history(server)
         with dashboard(server) as (page, problems):
@@ -69,8 +67,7 @@ def test_dashboard_streams_live_and_draws_history(tmp_path):
             page.wait_for_function("Number(document.querySelector('#history').dataset.points) > 0", timeout=10000)
             assert int(page.get_attribute("#history", "data-points")) == 30
 
-            SCREENSHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+            page.screenshot(path=str(screenshot_dir / "dashboard.png"), full_page=True)
             assert problems == []
 
 
