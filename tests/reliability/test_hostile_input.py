@@ -1,10 +1,8 @@
 """Hostile input by hand (issue 6, item 3), on both ingest paths: each gets a clear 4xx in the one
 error shape (over WebSocket: an error frame, the socket staying open) and nothing is stored.
 
-tests/ingest/test_bad_input.py already covers field by field (negative sizes, strings and booleans for
-numbers, 1e308, unknown metric or field, NaN/Infinity literals, 1e400, invalid UTF-8, top-level
-scalars, small MAX_BATCH/MAX_CONTENT_LENGTH, form and text bodies); this file adds the sizes at the
-real limits, nesting far past any parser's, numbers spelled as strings, and the WebSocket path.
+Each hostile body is listed once, here, and sent on both paths. tests/ingest/test_bad_input.py checks
+which record and field an invalid value is blamed on, and that configured limits are honoured.
 """
 from __future__ import annotations
 
@@ -40,16 +38,23 @@ HOSTILE = [
     pytest.param(orjson.dumps(dict(POWER, hostname="a\x00b")), 422, "invalid_records", id="NUL-in-label"),
     pytest.param(b'{"timestamp":"2025-01-01T00:00:00Z","gpuIndex":0,"metric":"power","watts":NaN}', 400,
                  "invalid_json", id="NaN-literal"),
+    pytest.param(b'{"timestamp":"2025-01-01T00:00:00Z","gpuIndex":0,"metric":"power","watts":Infinity}', 400,
+                 "invalid_json", id="Infinity-literal"),
     pytest.param(b'{"timestamp":"2025-01-01T00:00:00Z","gpuIndex":0,"metric":"power","watts":-Infinity}', 400,
                  "invalid_json", id="-Infinity-literal"),
     pytest.param(b'{"timestamp":"2025-01-01T00:00:00Z","gpuIndex":0,"metric":"power","watts":1e400}', 400,
                  "invalid_json", id="1e400"),
+    pytest.param(b'{"timestamp":"2025-01-01T00:00:00Z","gpuIndex":0,"metric":"power","watts":' + b"9" * 400 + b"}",
+                 400, "invalid_json", id="400-digit-integer"),
     pytest.param(DEEP, 400, "invalid_json", id="100000-nested-arrays"),
     pytest.param(DEEP_OBJECTS, 400, "invalid_json", id="100000-nested-objects"),
     pytest.param(DEEP_VALUE, 422, "invalid_records", id="1000-nested-value"),
     pytest.param(b"\xff\xfe\xfd", 400, "invalid_json", id="invalid-utf8"),
+    pytest.param(b"not json", 400, "invalid_json", id="not-json"),
+    pytest.param(b'{"timestamp":"2025-01-01T00:00:00Z"', 400, "invalid_json", id="truncated"),
     pytest.param(b"", 400, "invalid_json", id="empty"),
     pytest.param(b"null", 400, "invalid_body", id="null"),
+    pytest.param(b"true", 400, "invalid_body", id="top-level-boolean"),
     pytest.param(b'"records"', 400, "invalid_body", id="top-level-string"),
     pytest.param(b"42", 400, "invalid_body", id="top-level-number"),
     pytest.param(orjson.dumps(utilization(100_000)), 413, "batch_too_large", id="100000-records"),
