@@ -50,7 +50,8 @@ def dashboard(server: GunicornServer, path: str = "/"):
 
 @pytest.mark.slow
 @needs_chromium
-def test_dashboard_streams_live_and_draws_history(tmp_path, screenshot_dir):
+def test_dashboard_streams_live_and_draws_history(tmp_path, screenshot_dir, app):
+    """``app`` empties the tables afterwards: on PostgreSQL this server shares the session's schema."""
     with GunicornServer(tmp_path) as server:
         post_history(server)
         with dashboard(server) as (page, problems):
