@@ -1,11 +1,15 @@
 """flask agent push: samples the (fake) GPUs through a hub, POSTs them, spools while the server is down."""
 from __future__ import annotations
 
+import pytest
+
 from metrics_app.cli.gpus import SOURCES_FACTORY_KEY
 from tests.fakes import StaticGpuSource, gpu_entry
 from tests.server import free_port
 
 from .conftest import stored
+
+pytestmark = pytest.mark.slow
 
 
 def use_fake_gpus(app) -> None:

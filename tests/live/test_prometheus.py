@@ -71,12 +71,14 @@ def test_gpu_series_carry_identifying_labels(exposition):
     assert labels["name"] == "NVIDIA GeForce RTX 4090" and labels["hostname"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool absent (Debian package 'prometheus'; .ci/run installs it)")
 def test_promtool_accepts_the_exposition(exposition, tmp_path):
     result = subprocess.run(["promtool", "check", "metrics"], input=exposition.encode(), capture_output=True)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus absent (Debian package 'prometheus'; .ci/run installs it)")
 def test_a_real_prometheus_scrapes_the_running_service(tmp_path):
     with GunicornServer(tmp_path) as server:

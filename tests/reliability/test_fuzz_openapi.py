@@ -20,8 +20,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from requests.structures import CaseInsensitiveDict
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
+from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
 
 from metrics_app import create_app
@@ -29,6 +30,8 @@ from metrics_app import create_app
 from ..dbsetup import config_for
 from ..ingest.records import SEED_EXAMPLES, utilization
 from ..live.conftest import live  # noqa: F401 - a ticked hub, so /api/metrics has a snapshot to serve
+
+pytestmark = pytest.mark.slow
 
 #: Fuzzing examples per operation and generation mode; operations without inputs stop after a few.
 MAX_EXAMPLES = 450
@@ -108,3 +111,70 @@ def _encoded(text: str) -> str:
 def test_any_cursor_is_a_page_or_a_400(client, stored, cursor):
     response = client.get("/metrics", query_string={"cursor": cursor})
     assert response.status_code in (200, 400), response.get_data(as_text=True)
+
+
+#: The same fuzzing with both tokens set, smaller: what changes is auth, not validation.
+TOKEN_EXAMPLES = 20
+INGEST_TOKEN, READ_TOKEN = "fuzz-ingest", "fuzz-read"
+SECURED_APP = create_app(type("SecuredConfig", (config_for("sqlite://"),),
+                              {"INGEST_TOKEN": [INGEST_TOKEN], "READ_TOKEN": [READ_TOKEN]}))
+
+
+def secured_schema(token: str):
+    """The document as served with tokens set; schemathesis sends ``token`` as the bearer credential
+    (and leaves it out of the cases that test a missing one)."""
+    config = {**CONFIG, "generation": {**CONFIG["generation"], "max-examples": TOKEN_EXAMPLES},
+              "auth": {"openapi": {"bearerAuth": {"bearer": token}}}}
+    return schemathesis.openapi.from_wsgi(
+        "/openapi.json", SECURED_APP, config=schemathesis.Config.from_dict(config))
+
+
+ingest_schema = secured_schema(INGEST_TOKEN).include(method="POST")
+read_schema = secured_schema(READ_TOKEN).exclude(method="POST")
+secured_statuses: dict[int, int] = {}
+
+
+@pytest.fixture
+def secured_history(app, client):
+    """Both tokens set on the test's app, and some history posted with the ingest token."""
+    app.config.update(INGEST_TOKEN=[INGEST_TOKEN], READ_TOKEN=[READ_TOKEN])
+    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50)],
+                           headers={"Authorization": f"Bearer {INGEST_TOKEN}"})
+    assert response.status_code == 201
+
+
+def call_with_and_without_the_token(case, app) -> None:
+    """With the token every response conforms (and the token is enforced: ``ignored_auth``); the same
+    request without it is a 401 on a protected operation, and never a 5xx anywhere."""
+    response = case.call_and_validate(app=app, checks=[*CHECKS, ignored_auth])
+    secured_statuses[response.status_code] = secured_statuses.get(response.status_code, 0) + 1
+    anonymous = case.derive(headers=CaseInsensitiveDict(
+        {name: value for name, value in (case.headers or {}).items() if name.lower() != "authorization"}))
+    response = anonymous.call(app=app)
+    # Negative cases include undeclared methods (TRACE /metrics): a 405 for anyone, token or not.
+    protected = "security" in case.operation.schema.raw_schema["paths"][case.path].get(case.method.lower(), {})
+    if protected:
+        assert response.status_code == 401, (case.method, case.path, response.status_code, response.text)
+        assert response.json()["error"] == "unauthorized"
+    else:
+        assert response.status_code < 500, (case.method, case.path, response.status_code, response.text)
+
+
+@ingest_schema.parametrize()
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+def test_with_the_ingest_token_ingest_conforms_and_without_it_is_a_401(case, app, live, secured_history):  # noqa: F811
+    call_with_and_without_the_token(case, app)
+
+
+@read_schema.parametrize()
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+def test_with_the_read_token_reads_conform_and_without_it_are_401s(case, app, live, secured_history):  # noqa: F811
+    call_with_and_without_the_token(case, app)
+
+
+def test_the_token_runs_got_past_auth():
+    """Runs after them (file order): a wrong token would make every case a conforming 401."""
+    if not secured_statuses:
+        pytest.skip("the fuzz tests with tokens were not selected")
+    print(f"\nschemathesis cases with tokens, by status: {dict(sorted(secured_statuses.items()))}")
+    assert secured_statuses.get(200, 0) > 0 and secured_statuses.get(201, 0) > 0, secured_statuses

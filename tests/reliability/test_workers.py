@@ -28,6 +28,8 @@ from .crash import tail_env
 from .helpers import (JsonlAppender, assert_counters_match, assert_lines_exactly_once, batch, children,
                       engine_for, flock_holder, post, serving_pid, stored_ms, tailed_offset, wait_until)
 
+pytestmark = pytest.mark.slow
+
 WORKERS = 4
 LEADS = "leads the background jobs"
 #: One AMD GPU as the fake rocm-smi prints it: enough for the recorder's gauge records.

@@ -51,6 +51,7 @@ def test_garbage_fails_the_source_with_a_clear_error(fake_rocm_smi, monkeypatch:
         RocmSmiSource(interval_sec=5.0, timeout_sec=10.0).read()
 
 
+@pytest.mark.slow  # waits out a 1 s timeout and a process tree's death
 def test_hung_rocm_smi_is_killed_with_its_children_and_marked_failed(fake_rocm_smi, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     pids_file = tmp_path / "pids"

@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import create_engine, inspect
 
 from tests.server import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def flask_db(url: str, *args: str) -> subprocess.CompletedProcess:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from metrics_app.extensions import db
@@ -43,6 +44,7 @@ def test_totals_match_rollups_after_ingest_and_retention(client, app):
         assert totals == _from_rollups(db.session) and sum(t[2] for t in totals) == 900 - 2 * 120  # and the 6 seed examples
 
 
+@pytest.mark.slow
 def test_migration_0002_backfills_totals_from_existing_rollups(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     assert flask_db(url, "upgrade", "0001").returncode == 0
