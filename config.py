@@ -46,6 +46,8 @@ class Config:
     ENABLE_NVIDIA = _env_bool("ENABLE_NVIDIA", True)
     ENABLE_AMD = _env_bool("ENABLE_AMD", True)
     GPU_INIT_RETRY_SEC = _env_float("GPU_INIT_RETRY_SEC", 60.0)
+    # NVIDIA PCIe throughput blocks ~20 ms per call: read on its own thread at this interval.
+    GPU_PCIE_INTERVAL_SEC = _env_float("GPU_PCIE_INTERVAL_SEC", 5.0)
 
     # HTTP and WebSocket
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
