@@ -166,6 +166,8 @@ class FieldLedger:
         self.unsupported: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.answered = 0
+        #: (first field, position) of fallback calls that said "unsupported" while a later one answers.
+        self.dead_calls: set[tuple[str, int]] = set()
 
     def begin(self) -> None:
         self.errors, self.answered = {}, 0
@@ -192,7 +194,9 @@ class FieldCalls:
         if fields[0] in ledger.unsupported:
             return None
         reason = FUNCTION_NOT_FOUND
-        for fn, *args in calls:
+        for position, (fn, *args) in enumerate(calls):
+            if (fields[0], position) in ledger.dead_calls:
+                continue
             try:
                 answer = fn(*args)
             except self.errors as exc:
@@ -202,6 +206,8 @@ class FieldCalls:
                         raise
                     ledger.fail(fields, f"{self.label}: {exc}")
                     return None
+                if position + 1 < len(calls):
+                    ledger.dead_calls.add((fields[0], position))  # e.g. a pre-535 driver's missing call
             else:
                 ledger.answered += 1
                 return answer

@@ -174,3 +174,11 @@ def test_per_process_utilization_keeps_the_last_timestamp_nvtop_91() -> None:
     procs = src.read()["gpus"][0]["processes"]
     assert [(p["smUtilization"], p["memUtilization"]) for p in procs] == [(0, 0), (0, 0)]
     assert src.read()["gpus"][0]["fieldErrors"] == {}
+
+
+def test_a_missing_newer_call_is_not_asked_again_once_the_fallback_answers(shared_dir: Path) -> None:
+    src, fake = capture(shared_dir, "tesla-t4_telegraf")
+    for _ in range(3):
+        src.read()
+    assert fake.calls.count("nvmlDeviceGetCurrentClocksEventReasons") == 1
+    assert fake.calls.count("nvmlDeviceGetCurrentClocksThrottleReasons") == 3
