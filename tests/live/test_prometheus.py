@@ -72,7 +72,9 @@ def test_gpu_series_carry_identifying_labels(exposition):
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool absent (Debian package 'prometheus'; .ci/run installs it)")
-def test_promtool_accepts_the_exposition(exposition, tmp_path):
+@pytest.mark.parametrize("which", ["exposition", "depth_exposition"])
+def test_promtool_accepts_the_exposition(which, request):
+    exposition = request.getfixturevalue(which)
     result = subprocess.run(["promtool", "check", "metrics"], input=exposition.encode(), capture_output=True)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
 
@@ -166,9 +168,3 @@ def test_depth_metrics_a_gpu_cannot_give_are_absent(depth_exposition):
     assert ("gpu_ecc_errors_total", "1", "volatile", "corrected") not in values  # ECC off: no count, not 0
     assert not any(key[0] == "gpu_throttle_reason" and key[1] == "1" for key in values)
     assert ("gpu_xid_errors_total", "1") not in values
-
-
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool absent (Debian package 'prometheus'; .ci/run installs it)")
-def test_promtool_accepts_the_depth_metrics(depth_exposition):
-    result = subprocess.run(["promtool", "check", "metrics"], input=depth_exposition.encode(), capture_output=True)
-    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
