@@ -56,8 +56,8 @@ def _processes(procs: list[dict[str, Any]]) -> str:
         return "?" if used is None else f"{used / MIB:.0f} MiB"
 
     def busy(p: dict[str, Any]) -> str:
-        sm, mem = p.get("smUtilization"), p.get("memUtilization")
-        return "" if sm is None and mem is None else f" sm {'?' if sm is None else sm} % mem {'?' if mem is None else mem} %"
+        sm, mem = (("?" if v is None else v) for v in (p.get("smUtilization"), p.get("memUtilization")))
+        return "" if sm == mem == "?" else f" sm {sm} % mem {mem} %"
     return "; ".join(f"{p['pid']} {p['name'] or '?'} {memory(p['usedMemory'])}{busy(p)}" for p in procs) or "none"
 
 

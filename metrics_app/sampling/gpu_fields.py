@@ -77,7 +77,7 @@ def mark_unsupported(entry: dict[str, Any], reason: str, *fields: str) -> None:
         entry["unsupported"][field] = reason
 
 
-def finish(entry: dict[str, Any], ledger: "FieldLedger") -> dict[str, Any]:
+def finish(entry: dict[str, Any], ledger: FieldLedger) -> dict[str, Any]:
     """Copy the ledger's reasons and this read's errors into the entry; a GPU that answered nothing failed."""
     if ledger.errors and not ledger.answered:
         return failed_gpu(entry["index"], entry["vendor"], entry["uuid"], entry["model"],

@@ -34,6 +34,17 @@ class NvmlCalls(FieldCalls):
         """"GPU is lost" (fell off the bus): every other call would fail too, so the GPU fails at once."""
         return isinstance(exc, self.nvml.NVMLError) and exc.value == self.nvml.NVML_ERROR_GPU_IS_LOST
 
+    def fn(self, name: str) -> Callable[..., Any]:
+        """The binding's function, or one raising FunctionNotFound: pynvml 11.4.1 (still shipped in
+        NGC containers, optimum-benchmark PR #240) lacks the newer calls altogether."""
+        found = getattr(self.nvml, name, None)
+        if found is not None:
+            return found
+
+        def missing(*_args: Any) -> Any:
+            raise self.nvml.NVMLError(self.nvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+        return missing
+
     def text(self, ledger: FieldLedger, key: str, fn: Callable[[Any], Any], handle: Any) -> str | None:
         try:
             value = self.first(ledger, (key,), (fn, handle))

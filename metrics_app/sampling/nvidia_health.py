@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gpu_fields import ECC_DISABLED, NOT_REPORTED, FieldLedger, number
+from .gpu_fields import ECC_DISABLED, FUNCTION_NOT_FOUND, NOT_REPORTED, FieldLedger, number
 from .nvidia_extras import NvmlCalls
 
 ECC_KEYS = ("eccCorrectedVolatile", "eccUncorrectedVolatile", "eccCorrectedAggregate", "eccUncorrectedAggregate")
@@ -51,22 +51,28 @@ def read_depth(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[str, A
     _codecs_energy_pstate(calls, ledger, h, entry)
 
 
+def _ask(calls: NvmlCalls, ledger: FieldLedger, key: str, name: str, *args: Any) -> Any:
+    """One field from one call, as a number (or None)."""
+    return number(calls.first(ledger, (key,), (calls.fn(name), *args)))
+
+
 def _pcie_link(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[str, Any], static: dict[str, Any]) -> None:
     nvml = calls.nvml
-    for key, fn in (("pcieLinkGenMax", nvml.nvmlDeviceGetMaxPcieLinkGeneration),
-                    ("pcieLinkWidthMax", nvml.nvmlDeviceGetMaxPcieLinkWidth)):
+    for key, fn in (("pcieLinkGenMax", calls.fn("nvmlDeviceGetMaxPcieLinkGeneration")),
+                    ("pcieLinkWidthMax", calls.fn("nvmlDeviceGetMaxPcieLinkWidth"))):
         if static.get(key) is None:
             static[key] = number(calls.first(ledger, (key,), (fn, h)))
         entry[key] = static[key]
     # An idle GPU trains its link down (ASPM): "gen < max" is only a fault under load.
-    entry["pcieLinkGen"] = number(calls.first(ledger, ("pcieLinkGen",), (nvml.nvmlDeviceGetCurrPcieLinkGeneration, h)))
-    entry["pcieLinkWidth"] = number(calls.first(ledger, ("pcieLinkWidth",), (nvml.nvmlDeviceGetCurrPcieLinkWidth, h)))
-    entry["pcieReplayCount"] = number(calls.first(ledger, ("pcieReplayCount",), (nvml.nvmlDeviceGetPcieReplayCounter, h)))
+    for key, name in (("pcieLinkGen", "nvmlDeviceGetCurrPcieLinkGeneration"),
+                      ("pcieLinkWidth", "nvmlDeviceGetCurrPcieLinkWidth"),
+                      ("pcieReplayCount", "nvmlDeviceGetPcieReplayCounter")):
+        entry[key] = _ask(calls, ledger, key, name, h)
 
 
 def _ecc_mode(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[str, Any]) -> bool | None:
     """True/False from the current mode; GeForce parts have no ECC at all (counts unsupported with it)."""
-    mode = calls.first(ledger, ("eccEnabled", *ECC_KEYS), (calls.nvml.nvmlDeviceGetEccMode, h))
+    mode = calls.first(ledger, ("eccEnabled", *ECC_KEYS), (calls.fn("nvmlDeviceGetEccMode"), h))
     if mode is None:
         return None
     entry["eccEnabled"] = mode[0] == calls.nvml.NVML_FEATURE_ENABLED
@@ -79,12 +85,15 @@ def _ecc_mode(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[str, An
 
 def _field_values(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[str, Any], ecc_on: bool | None) -> None:
     nvml = calls.nvml
+    for _fid, key, _mw in _FIELDS:
+        if not hasattr(nvml, _fid):  # a binding older than the field (POWER_AVERAGE came with 12.535)
+            ledger.unsupported[key] = FUNCTION_NOT_FOUND
     wanted = [(getattr(nvml, fid), key, mw) for fid, key, mw in _FIELDS
               if key not in ledger.unsupported and (ecc_on or key not in ECC_KEYS)]
     if not wanted:
         return
     values = calls.first(ledger, tuple(key for _, key, _ in wanted),
-                         (nvml.nvmlDeviceGetFieldValues, h, [fid for fid, _, _ in wanted]))
+                         (calls.fn("nvmlDeviceGetFieldValues"), h, [fid for fid, _, _ in wanted]))
     for value, (_fid, key, milliwatts) in zip(values or (), wanted):
         if value.nvmlReturn != nvml.NVML_SUCCESS:
             exc = nvml.NVMLError(value.nvmlReturn)
@@ -102,26 +111,25 @@ def _memory_health(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[st
     """Row remapping (Ampere and newer; NotSupported on a MIG parent) and retired pages (Kepler to Turing)."""
     nvml = calls.nvml
     rows = calls.first(ledger, ("remappedRowsCorrectable", "remappedRowsUncorrectable", "remappedRowsPending",
-                                "remappedRowsFailure"), (nvml.nvmlDeviceGetRemappedRows, h))
+                                "remappedRowsFailure"), (calls.fn("nvmlDeviceGetRemappedRows"), h))
     if rows is not None:
         corrected, uncorrected, pending, failure = rows
         entry.update(remappedRowsCorrectable=int(corrected), remappedRowsUncorrectable=int(uncorrected),
                      remappedRowsPending=bool(pending), remappedRowsFailure=bool(failure))
     for key, cause in (("retiredPagesSingleBit", nvml.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS),
                        ("retiredPagesDoubleBit", nvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR)):
-        pages = calls.first(ledger, (key,), (nvml.nvmlDeviceGetRetiredPages, h, cause))
+        pages = calls.first(ledger, (key,), (calls.fn("nvmlDeviceGetRetiredPages"), h, cause))
         entry[key] = None if pages is None else len(pages)  # the call lists addresses: count them
-    pending = calls.first(ledger, ("retiredPagesPending",), (nvml.nvmlDeviceGetRetiredPagesPendingStatus, h))
+    pending = _ask(calls, ledger, "retiredPagesPending", "nvmlDeviceGetRetiredPagesPendingStatus", h)
     entry["retiredPagesPending"] = None if pending is None else pending == nvml.NVML_FEATURE_ENABLED
 
 
 def _throttle(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[str, Any]) -> None:
     """Clock event reasons; drivers before 535 only have the deprecated "throttle" call (Telegraf README)."""
     nvml = calls.nvml
-    getters = [(getattr(nvml, name), h) for name in ("nvmlDeviceGetCurrentClocksEventReasons",
-                                                      "nvmlDeviceGetCurrentClocksThrottleReasons")
-               if hasattr(nvml, name)]
-    mask = number(calls.first(ledger, ("throttleReasons", "throttled"), *getters))
+    mask = number(calls.first(ledger, ("throttleReasons", "throttled"),
+                              (calls.fn("nvmlDeviceGetCurrentClocksEventReasons"), h),
+                              (calls.fn("nvmlDeviceGetCurrentClocksThrottleReasons"), h)))
     if mask is None:
         return
     names = [name for bit, name in THROTTLE_REASONS if int(mask) & bit]
@@ -131,15 +139,15 @@ def _throttle(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[str, An
 def _codecs_energy_pstate(calls: NvmlCalls, ledger: FieldLedger, h: Any, entry: dict[str, Any]) -> None:
     nvml = calls.nvml
     # Total energy is Volta and newer, in millijoules since the driver was loaded (codecarbon #608).
-    energy = number(calls.first(ledger, ("energyJoules",), (nvml.nvmlDeviceGetTotalEnergyConsumption, h)))
+    energy = _ask(calls, ledger, "energyJoules", "nvmlDeviceGetTotalEnergyConsumption", h)
     entry["energyJoules"] = None if energy is None else round(energy / 1000.0, 3)
-    for key, fn in (("encoderUtilization", nvml.nvmlDeviceGetEncoderUtilization),
-                    ("decoderUtilization", nvml.nvmlDeviceGetDecoderUtilization)):
+    for key, fn in (("encoderUtilization", calls.fn("nvmlDeviceGetEncoderUtilization")),
+                    ("decoderUtilization", calls.fn("nvmlDeviceGetDecoderUtilization"))):
         answer = calls.first(ledger, (key,), (fn, h))  # [percent, sampling period in µs]
         entry[key] = None if answer is None else number(answer[0])
-    stats = calls.first(ledger, ("encoderSessions",), (nvml.nvmlDeviceGetEncoderStats, h))
+    stats = calls.first(ledger, ("encoderSessions",), (calls.fn("nvmlDeviceGetEncoderStats"), h))
     entry["encoderSessions"] = None if stats is None else number(stats[0])
-    state = number(calls.first(ledger, ("performanceState",), (nvml.nvmlDeviceGetPerformanceState, h)))
+    state = _ask(calls, ledger, "performanceState", "nvmlDeviceGetPerformanceState", h)
     if state is not None and not 0 <= state <= 15:  # NVML_PSTATE_UNKNOWN (32)
         entry["unsupported"]["performanceState"] = NOT_REPORTED
         state = None

@@ -27,14 +27,14 @@ class PcieThroughput:
 
     def poll(self, calls: NvmlCalls, targets: Iterable[tuple[int, Any]]) -> None:
         """Read every GPU once; a GPU that fails here only loses its throughput, not its entry."""
-        nvml = calls.nvml
+        nvml, throughput = calls.nvml, calls.fn("nvmlDeviceGetPcieThroughput")
         for index, handle in targets:
             ledger = self._ledgers.setdefault(index, FieldLedger())
             ledger.begin()
             values: dict[str, Any] = dict.fromkeys(self.KEYS)
             try:
                 for key, counter in zip(self.KEYS, (nvml.NVML_PCIE_UTIL_TX_BYTES, nvml.NVML_PCIE_UTIL_RX_BYTES)):
-                    kilobytes = number(calls.first(ledger, (key,), (nvml.nvmlDeviceGetPcieThroughput, handle, counter)))
+                    kilobytes = number(calls.first(ledger, (key,), (throughput, handle, counter)))
                     values[key] = None if kilobytes is None else int(kilobytes * KIB)
             except calls.errors as exc:  # the GPU is lost: the tick marks it failed by itself
                 ledger.fail(self.KEYS, f"NVML: {exc}")

@@ -14,8 +14,9 @@ TROUBLED = gpu_entry(0, model="NVIDIA H100 80GB HBM3", throttleReasons=["gpu_idl
                      remappedRowsCorrectable=0, remappedRowsUncorrectable=1, remappedRowsPending=True,
                      remappedRowsFailure=False, pcieLinkGen=4, pcieLinkGenMax=5, pcieLinkWidth=8, pcieLinkWidthMax=16,
                      xidErrors={"count": 2, "last": 79, "lastAt": "2026-12-01T22:00:00.000+00:00"}, fieldErrors={})
-QUIET = gpu_entry(1, throttleReasons=["gpu_idle"], throttled=False, eccEnabled=False, xidErrors={"count": 0, "last": None,
-                  "lastAt": None}, pcieLinkGen=1, pcieLinkGenMax=4, pcieLinkWidth=16, pcieLinkWidthMax=16)
+QUIET = gpu_entry(1, throttleReasons=["gpu_idle"], throttled=False, eccEnabled=False,
+                  xidErrors={"count": 0, "last": None, "lastAt": None},
+                  pcieLinkGen=1, pcieLinkGenMax=4, pcieLinkWidth=16, pcieLinkWidthMax=16)
 FAILED = gpu_entry(2, available=False, error="NVML: GPU is lost", utilization=None)
 
 

@@ -83,8 +83,8 @@ def _depth(node: ET.Element, gpu: FakeGpu) -> None:
     else:
         gpu.clock_events = sum(1 << bit for bit, tag in enumerate(_REASON_TAGS)
                                if any(c.tag.endswith(tag) and c.text == "Active" for c in events))
-    codecs = (value("utilization/encoder_util"), value("utilization/decoder_util"), value("encoder_stats/session_count"))
-    gpu.codecs = tuple(None if v is None else int(v) for v in codecs)
+    codecs = ("utilization/encoder_util", "utilization/decoder_util", "encoder_stats/session_count")
+    gpu.codecs = tuple(None if value(c) is None else int(value(c)) for c in codecs)
     gpu.pstate = int(node.findtext("performance_state")[1:])
     gpu.energy_mj = None  # nvidia-smi -q prints no energy: unknown, so the fake says NotSupported
 

@@ -34,7 +34,7 @@ def test_every_capture_gives_every_key_and_valid_json(shared_dir: Path, name: st
         assert gpu["fieldErrors"] == {}
 
 
-def seed_unsupported(gpu: dict) -> dict:
+def core_unsupported(gpu: dict) -> dict:
     """The unsupported reasons of the fields every GPU monitor shows, apart from the depth fields."""
     return {k: v for k, v in gpu["unsupported"].items() if k not in DEPTH_KEYS}
 
@@ -47,13 +47,13 @@ def test_rtx_3080_values_match_nvidia_smi(shared_dir: Path) -> None:
     assert (gpu["utilization"], gpu["memoryUtilization"], gpu["temperature"]) == (65, 9, 27)
     assert (gpu["powerDraw"], gpu["powerLimit"]) == (142.3, 320.0)
     assert (gpu["graphicsClock"], gpu["smClock"], gpu["memoryClock"], gpu["fanSpeed"]) == (1950, 1950, 9251, 0)
-    assert seed_unsupported(gpu) == {}
+    assert core_unsupported(gpu) == {}
 
 
 def test_tesla_t4_fan_not_supported_exporter_21(shared_dir: Path) -> None:
     """The T4 capture shows fan_speed N/A (passive cooling; nvidia_gpu_prometheus_exporter #21)."""
     (gpu,) = read_capture(shared_dir, "tesla-t4_telegraf")
-    assert gpu["fanSpeed"] is None and seed_unsupported(gpu) == {"fanSpeed": "not_supported"}
+    assert gpu["fanSpeed"] is None and core_unsupported(gpu) == {"fanSpeed": "not_supported"}
     assert (gpu["powerDraw"], gpu["powerLimit"], gpu["temperature"]) == (26.8, 70.0, 40)
     assert [p["pid"] for p in gpu["processes"]] == [675, 5762]
     assert gpu["processes"][1]["usedMemory"] == 1005 * MIB
@@ -62,7 +62,7 @@ def test_tesla_t4_fan_not_supported_exporter_21(shared_dir: Path) -> None:
 def test_gt_1030_power_draw_not_supported_glances_1523(shared_dir: Path) -> None:
     (gpu,) = read_capture(shared_dir, "gt-1030_telegraf-pr")
     assert gpu["powerDraw"] is None and gpu["powerLimit"] == 30.0
-    assert seed_unsupported(gpu) == {"powerDraw": "not_supported"}
+    assert core_unsupported(gpu) == {"powerDraw": "not_supported"}
     assert len(gpu["processes"]) == len(set(p["pid"] for p in gpu["processes"])) > 3
 
 
@@ -92,7 +92,7 @@ def test_eight_gpus_at_one_hertz_stay_cheap() -> None:
     fake.calls.clear()
     for _ in range(20):
         src.read()
-    # count + 24 calls per GPU: 9 for the seed's fields, 15 for the depth ones (one of them a batch of
+    # count + 24 calls per GPU: 9 for the basic fields, 15 for the depth ones (one of them a batch of
     # 7 field values); the MIG mode and the maximum PCIe link are asked once, PCIe throughput never.
     assert len(fake.calls) / 20 <= 1 + 8 * 24
     assert "nvmlDeviceGetPcieThroughput" not in fake.calls

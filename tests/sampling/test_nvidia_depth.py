@@ -155,7 +155,8 @@ def test_each_field_value_entry_has_its_own_return_code() -> None:
                                 real.NVML_FI_DEV_POWER_INSTANT: real.NVML_ERROR_UNKNOWN})
     src = NvidiaSource(interval_sec=1.0, nvml=FakeNvml([gpu]))
     entry = src.read()["gpus"][0]
-    assert entry["memoryTemperatureCelsius"] is None and entry["unsupported"]["memoryTemperatureCelsius"] == "not_supported"
+    assert entry["memoryTemperatureCelsius"] is None
+    assert entry["unsupported"]["memoryTemperatureCelsius"] == "not_supported"
     assert entry["powerDrawInstantWatts"] is None
     assert entry["fieldErrors"] == {"powerDrawInstantWatts": "NVML: Unknown Error"}
     assert entry["powerDrawAverageWatts"] == 139.62 and entry["eccCorrectedVolatile"] == 0
@@ -182,3 +183,16 @@ def test_a_missing_newer_call_is_not_asked_again_once_the_fallback_answers(share
         src.read()
     assert fake.calls.count("nvmlDeviceGetCurrentClocksEventReasons") == 1
     assert fake.calls.count("nvmlDeviceGetCurrentClocksThrottleReasons") == 3
+
+
+def test_an_old_binding_without_the_newer_calls_and_fields_pynvml_11_4_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pynvml 11.4.1 (NGC containers, optimum-benchmark PR #240) has no remapped-rows call and no power fields."""
+    fake = FakeNvml([FakeGpu()])
+    monkeypatch.delattr(FakeNvml, "nvmlDeviceGetRemappedRows")
+    monkeypatch.delattr(FakeNvml, "nvmlDeviceGetCurrentClocksEventReasons")
+    del fake.NVML_FI_DEV_POWER_AVERAGE
+    gpu = NvidiaSource(interval_sec=1.0, nvml=fake).read()["gpus"][0]
+    assert gpu["available"] is True and gpu["fieldErrors"] == {}
+    assert gpu["remappedRowsPending"] is None and gpu["unsupported"]["remappedRowsPending"] == "function_not_found"
+    assert gpu["powerDrawAverageWatts"] is None and gpu["unsupported"]["powerDrawAverageWatts"] == "function_not_found"
+    assert gpu["powerDrawInstantWatts"] == 142.33 and gpu["throttleReasons"] == []

@@ -20,7 +20,7 @@ class Clock:
         return self.now
 
 
-def seed_unsupported(gpu: dict) -> dict:
+def core_unsupported(gpu: dict) -> dict:
     """Unsupported reasons apart from the depth fields (tests of those are in test_nvidia_depth)."""
     return {k: v for k, v in gpu["unsupported"].items() if k not in DEPTH_KEYS}
 
@@ -35,7 +35,7 @@ def test_fan_speed_not_supported_on_passive_t4_gpustat_138() -> None:
     fake = FakeNvml([FakeGpu(name=b"Tesla T4", fan=0, errors={"nvmlDeviceGetFanSpeed": real.NVML_ERROR_NOT_SUPPORTED})])
     src = source(fake)
     gpu = src.read()["gpus"][0]
-    assert gpu["fanSpeed"] is None and seed_unsupported(gpu) == {"fanSpeed": "not_supported"}
+    assert gpu["fanSpeed"] is None and core_unsupported(gpu) == {"fanSpeed": "not_supported"}
     assert gpu["available"] is True and gpu["temperature"] == 27
     src.read()
     assert fake.calls.count("nvmlDeviceGetFanSpeed") == 1  # asked once: a T4 does not grow a fan
@@ -45,9 +45,9 @@ def test_power_not_supported_on_geforce_940mx_codecarbon_295() -> None:
     """Power draw NotSupported on consumer GPUs (codecarbon #295) is null, never 0 W, beside a GPU that has it."""
     geforce = FakeGpu(name=b"GeForce 940MX", errors={"nvmlDeviceGetPowerUsage": real.NVML_ERROR_NOT_SUPPORTED})
     gpus = source(FakeNvml([geforce, FakeGpu()])).read()["gpus"]
-    assert gpus[0]["powerDraw"] is None and seed_unsupported(gpus[0]) == {"powerDraw": "not_supported"}
+    assert gpus[0]["powerDraw"] is None and core_unsupported(gpus[0]) == {"powerDraw": "not_supported"}
     assert gpus[0]["powerLimit"] == 320.0
-    assert gpus[1]["powerDraw"] == 142.3 and seed_unsupported(gpus[1]) == {}
+    assert gpus[1]["powerDraw"] == 142.3 and core_unsupported(gpus[1]) == {}
 
 
 def test_power_limit_falls_back_to_management_limit_nvidia_oc_22() -> None:
@@ -59,7 +59,7 @@ def test_power_limit_falls_back_to_management_limit_nvidia_oc_22() -> None:
 def test_no_permission_is_a_reason_not_a_failure() -> None:
     gpu = FakeGpu(errors={"nvmlDeviceGetTemperature": real.NVML_ERROR_NO_PERMISSION})
     entry = source(FakeNvml([gpu])).read()["gpus"][0]
-    assert entry["temperature"] is None and seed_unsupported(entry) == {"temperature": "no_permission"}
+    assert entry["temperature"] is None and core_unsupported(entry) == {"temperature": "no_permission"}
 
 
 def test_gpu_lost_mid_run_and_back() -> None:
@@ -94,7 +94,8 @@ def test_unknown_error_on_one_call_is_that_fields_error_and_retried() -> None:
 
 
 def test_gpu_answering_no_identity_call_is_failed() -> None:
-    broken = FakeGpu(errors={"nvmlDeviceGetUUID": real.NVML_ERROR_UNKNOWN, "nvmlDeviceGetName": real.NVML_ERROR_UNKNOWN})
+    unknown = real.NVML_ERROR_UNKNOWN
+    broken = FakeGpu(errors={"nvmlDeviceGetUUID": unknown, "nvmlDeviceGetName": unknown})
     failed, fine = source(FakeNvml([broken, FakeGpu()])).read()["gpus"]
     assert failed["available"] is False and failed["error"] == "NVML: Unknown Error"
     assert failed["temperature"] is None and fine["available"] is True
@@ -152,7 +153,7 @@ def test_no_process_call_at_all_marks_processes_unsupported_nvitop_181() -> None
     """FunctionNotFound for every process call (nvitop #181 log): processes null with the reason."""
     missing = {f"nvmlDeviceGet{k}RunningProcesses{v}" for k in ("Compute", "Graphics") for v in ("_v2", "_v3")}
     entry = source(FakeNvml([FakeGpu(processes=[(1, 2)])], missing=missing)).read()["gpus"][0]
-    assert entry["processes"] is None and seed_unsupported(entry) == {"processes": "function_not_found"}
+    assert entry["processes"] is None and core_unsupported(entry) == {"processes": "function_not_found"}
     assert entry["available"] is True and entry["memoryUsed"] == 9184 * MIB
 
 
@@ -203,7 +204,7 @@ def test_mig_parent_utilization_not_supported_with_notfound_gaps_nvitop_5_go_nvm
                      errors={"nvmlDeviceGetUtilizationRates": real.NVML_ERROR_NOT_SUPPORTED})
     entry = source(FakeNvml([parent])).read()["gpus"][0]
     assert entry["utilization"] is None and entry["memoryUtilization"] is None
-    assert seed_unsupported(entry) == {"utilization": "not_supported", "memoryUtilization": "not_supported"}
+    assert core_unsupported(entry) == {"utilization": "not_supported", "memoryUtilization": "not_supported"}
     assert [m["index"] for m in entry["migDevices"]] == [0, 2, 5]
     assert entry["migDevices"][1] == {"index": 2, "uuid": "MIG-2", "memoryTotal": 19968 * MIB,
                                       "memoryUsed": 12 * MIB, "memoryFree": 19955 * MIB, "memoryPercent": 0.1}
@@ -227,9 +228,9 @@ def test_unified_memory_gb10_memory_not_supported_dra_driver_1073(v2_fails: bool
     entry = source(FakeNvml([FakeGpu(name=b"NVIDIA GB10", errors=errors)])).read()["gpus"][0]
     if v2_fails:
         assert entry["memoryTotal"] is None and entry["memoryPercent"] is None
-        assert set(seed_unsupported(entry)) == {"memoryTotal", "memoryUsed", "memoryFree", "memoryPercent"}
+        assert set(core_unsupported(entry)) == {"memoryTotal", "memoryUsed", "memoryFree", "memoryPercent"}
     else:
-        assert entry["memoryTotal"] == 10240 * MIB and seed_unsupported(entry) == {}
+        assert entry["memoryTotal"] == 10240 * MIB and core_unsupported(entry) == {}
 
 
 def test_mig_mode_h100_max_mig_device_count_not_supported_keeps_the_gpu() -> None:
