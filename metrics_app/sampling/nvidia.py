@@ -72,6 +72,7 @@ class NvidiaSource:
         self._clock = clock
         self._init_due, self._processes_due = Every(init_retry_sec, clock), Every(process_interval_sec, clock)
         self._devices: dict[int, _Device] = {}
+        self._identities: dict[int, tuple[str | None, str | None]] = {}  # last seen, kept while a GPU is lost
         self._lock = threading.Lock()  # the helper threads take handles while the tick may replace them
         self._generation = 0  # bumped at every init: handles of an older one are invalid
         self.pcie, self.xids = PcieThroughput(), XidLog()
@@ -152,22 +153,27 @@ class NvidiaSource:
 
     def _read_one(self, index: int, refresh_processes: bool) -> dict[str, Any]:
         nvml = self._nvml
-        known = self._devices.get(index)
         try:
-            device = known or self._open(index)
-        except nvml.NVMLError as exc:  # no handle: nothing to read
-            return failed_gpu(index, VENDOR, None, None, f"NVML: {exc}")
-        except _NoIdentity as exc:  # neither uuid nor name answered: not a GPU we can talk to
-            return failed_gpu(index, VENDOR, None, None, str(exc))
+            device = self._devices.get(index) or self._open(index)
+        except (nvml.NVMLError, _NoIdentity) as exc:  # no handle, or neither uuid nor name answered
+            return self._failed(index, exc)
         with self._lock:
             self._devices[index] = device
+        self._identities[index] = (device.uuid, device.model)
         try:
             return self._fill(index, device, refresh_processes)
         except self._calls.errors as exc:
             # GPU is lost: this GPU only. Forget its handle so the next read reopens it.
             with self._lock:
                 self._devices.pop(index, None)
-            return failed_gpu(index, VENDOR, device.uuid, device.model, f"NVML: {exc}")
+            return self._failed(index, exc)
+
+    def _failed(self, index: int, exc: Exception) -> dict[str, Any]:
+        """A GPU failed as a whole keeps the name it last had, and its XIDs (often why it was lost)."""
+        uuid, model = self._identities.get(index, (None, None))
+        entry = failed_gpu(index, VENDOR, uuid, model, str(exc) if isinstance(exc, _NoIdentity) else f"NVML: {exc}")
+        entry["xidErrors"] = self.xids.summary(index)[0]
+        return entry
 
     def _open(self, index: int) -> _Device:
         nvml, calls = self._nvml, self._calls

@@ -73,6 +73,7 @@ def test_gpu_lost_mid_run_and_back() -> None:
     assert gone["available"] is False and gone["error"] == "NVML: GPU is lost"
     assert gone["uuid"] == "GPU-lost" and gone["model"] == "NVIDIA A100-SXM4-80GB"  # still identifiable
     assert gone["memoryUsed"] is None and gone["temperature"] is None
+    assert src.read()["gpus"][1]["uuid"] == "GPU-lost"  # still named while it stays lost
     lost.lost = False
     back = src.read()["gpus"][1]
     assert back["available"] is True and back["error"] is None and back["temperature"] == 27

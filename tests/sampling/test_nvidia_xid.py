@@ -39,6 +39,9 @@ def test_xid_counted_with_the_last_code_and_time_dcgm_exporter_239(caplog) -> No
     assert first["xidErrors"]["count"] == 0
     assert "XID 79 on NVIDIA GPU 1 (GPU-79)" in caplog.text
     assert fake.calls.count("nvmlEventSetCreate") == 1  # registered once, not per wait
+    lost.lost = True  # XID 79: fallen off the bus; the failed entry keeps its XIDs
+    gone = src.read()["gpus"][1]
+    assert gone["available"] is False and gone["xidErrors"]["last"] == 48
 
 
 def test_gpu_without_xid_events_says_so_windows() -> None:
