@@ -36,8 +36,12 @@ class PcieThroughput:
                 for key, counter in zip(self.KEYS, (nvml.NVML_PCIE_UTIL_TX_BYTES, nvml.NVML_PCIE_UTIL_RX_BYTES)):
                     kilobytes = number(calls.first(ledger, (key,), (throughput, handle, counter)))
                     values[key] = None if kilobytes is None else int(kilobytes * KIB)
-            except calls.errors as exc:  # the GPU is lost: the tick marks it failed by itself
-                ledger.fail(self.KEYS, f"NVML: {exc}")
+            except calls.errors:
+                # The GPU is lost: the tick marks it failed by itself. Nothing of it is kept, so a GPU
+                # that comes back does not carry this error until the next throughput read.
+                with self._lock:
+                    self._latest.pop(index, None)
+                continue
             with self._lock:
                 self._latest[index] = (values, dict(ledger.unsupported), dict(ledger.errors))
 

@@ -196,3 +196,16 @@ def test_an_old_binding_without_the_newer_calls_and_fields_pynvml_11_4_1(monkeyp
     assert gpu["remappedRowsPending"] is None and gpu["unsupported"]["remappedRowsPending"] == "function_not_found"
     assert gpu["powerDrawAverageWatts"] is None and gpu["unsupported"]["powerDrawAverageWatts"] == "function_not_found"
     assert gpu["powerDrawInstantWatts"] == 142.33 and gpu["throttleReasons"] == []
+
+
+def test_a_gpu_lost_during_the_throughput_read_carries_no_error_once_back() -> None:
+    gpu = FakeGpu()
+    src = NvidiaSource(interval_sec=1.0, nvml=FakeNvml([gpu]))
+    src.read()
+    src.read_pcie()
+    gpu.lost = True
+    src.read_pcie()
+    assert src.read()["gpus"][0]["available"] is False
+    gpu.lost = False
+    back = src.read()["gpus"][0]
+    assert back["available"] is True and back["fieldErrors"] == {} and back["pcieRxBytesPerSec"] is None
