@@ -61,8 +61,12 @@ function healthBadges(gpu) {
   }
   if (gpu.retiredPagesPending) badges.push(["page retirement pending", "warn"]);
   const xid = gpu.xidErrors;
-  if (xid) badges.push(xid.count ? [`XID ${xid.last} ×${xid.count} (${new Date(xid.lastAt).toLocaleTimeString()})`, "bad"]
-    : ["no XID", "ok"]);
+  if (xid && xid.count) {
+    // As /api/health: an XID in the last 5 minutes is trouble now; an older one is history to look at.
+    const recent = Date.now() - Date.parse(xid.lastAt) < 5 * 60 * 1000;
+    const at = new Date(xid.lastAt).toLocaleTimeString();
+    badges.push([`XID ${xid.last} ×${xid.count} (${at})`, recent ? "bad" : "warn"]);
+  } else if (xid) badges.push(["no XID", "ok"]);
   if (gpu.pcieLinkGen != null && gpu.pcieLinkWidth != null) {
     const max = gpu.pcieLinkWidthMax != null ? ` of Gen ${gpu.pcieLinkGenMax ?? "?"} x${gpu.pcieLinkWidthMax}` : "";
     // An idle GPU trains its generation down; fewer lanes than the slot has is a real fault.
