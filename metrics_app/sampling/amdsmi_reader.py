@@ -82,7 +82,10 @@ class AmdSmiSource:
         ledger.begin()
         try:
             if index not in self._static:
-                self._static[index] = self._identity(ledger, handle)
+                identity = self._identity(ledger, handle)
+                if {"uuid", "model"} <= set(ledger.errors):  # no identity call answered: not a GPU to read
+                    return failed_gpu(index, VENDOR, None, None, ledger.errors["uuid"])
+                self._static[index] = identity
             entry = blank_gpu(index, VENDOR, *self._static[index])
             self._fill(entry, ledger, handle)
             if refresh_processes or index not in self._processes:

@@ -78,6 +78,15 @@ def test_one_failing_call_is_a_field_error_not_a_failed_gpu(fake: FakeAmdSmi) ->
                                                                                   "eccUncorrectedVolatile"}
 
 
+def test_no_identity_call_answering_fails_the_gpu(fake: FakeAmdSmi) -> None:
+    fake.errors[("amdsmi_get_gpu_device_uuid", 0)] = fake.errors[("amdsmi_get_gpu_asic_info", 0)] = UNKNOWN
+    src = AmdSmiSource(interval_sec=1.0, amdsmi=fake)
+    (gpu,) = src.read()["gpus"]
+    assert gpu["available"] is False and gpu["error"].startswith("amdsmi: ") and gpu["temperature"] is None
+    fake.errors.clear()
+    assert src.read()["gpus"][0]["model"] == "Navi 23 [Radeon RX 6600/6600 XT"  # asked again, not cached
+
+
 def test_na_in_the_metrics_table_is_null_with_a_reason(fake: FakeAmdSmi) -> None:
     fake.capture["metrics_info"].update(temperature_edge="N/A", temperature_hotspot="N/A")
     (gpu,) = AmdSmiSource(interval_sec=1.0, amdsmi=fake).read()["gpus"]
