@@ -80,7 +80,8 @@ class NvidiaSource:
     # -- helper threads ------------------------------------------------------------------------
     def helper_threads(self) -> list[Any]:
         """The blocking reads, each on its own thread (started and stopped by the hub with the others)."""
-        watcher = XidWatcher(self.event_targets, self.xids, wait_ms=1000)
+        # A short wait: until the sampler threads are native under gevent, a blocking C call holds the worker.
+        watcher = XidWatcher(self.event_targets, self.xids, wait_ms=100)
         return [PeriodicThread("sampler-nvidia-pcie", self.pcie_interval_sec, self.read_pcie, self._clock),
                 PeriodicThread("sampler-nvidia-xid", 1.0, watcher.step, self._clock)]
 

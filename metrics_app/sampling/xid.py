@@ -15,6 +15,7 @@ from typing import Any, Callable
 from .gpu_fields import text
 
 log = logging.getLogger(__name__)
+MAX_EVENTS_PER_STEP = 64
 #: What the watcher needs from the NVIDIA reader: (generation, calls, [(index, handle, uuid)]) or None.
 Targets = Callable[[], "tuple[int, Any, list[tuple[int, Any, str | None]]] | None"]
 
@@ -54,8 +55,10 @@ class XidLog:
 class XidWatcher:
     """Registers every GPU for XID events and waits on the set; re-registers after a driver reload.
 
-    Its thread is a PeriodicThread whose interval is the wait: each step blocks in NVML for up to
-    ``wait_ms``; events that arrive between two waits queue in the event set and are not lost.
+    Its thread is a PeriodicThread (1 s): each step takes the events queued in the set, blocking in
+    NVML for at most ``wait_ms`` once none is left; events that arrive between steps wait in the set.
+    NVML hands out the latest XID code for every XID event queued before a wait (nvml.h), so in a
+    burst the count is right and the codes may repeat the last one.
     """
 
     def __init__(self, targets: Targets, xids: XidLog, wait_ms: int = 1000,
@@ -76,7 +79,7 @@ class XidWatcher:
             self._generation = None
 
     def run_once(self) -> bool:
-        """Register if needed, then wait once; False when there is nothing to wait on."""
+        """Register if needed, then take the events waiting; False when there is nothing to wait on."""
         found = self._targets()
         if found is None:
             return False
@@ -85,12 +88,19 @@ class XidWatcher:
             self._register(generation, calls, devices)
         if self._event_set is None:
             return False
+        for _ in range(MAX_EVENTS_PER_STEP):  # an XID storm is drained, not taken one per second
+            if not self._take_one(calls):
+                break
+        return True
+
+    def _take_one(self, calls: Any) -> bool:
+        """One event, or False after ``wait_ms`` without one (NVMLError_Timeout: the normal case)."""
         nvml = calls.nvml
         try:
             data = nvml.nvmlEventSetWait_v2(self._event_set, self._wait_ms)
         except nvml.NVMLError as exc:
             if exc.value == nvml.NVML_ERROR_TIMEOUT:
-                return True
+                return False
             raise
         if data.eventType & nvml.nvmlEventTypeXidCriticalError:
             self._record(calls, data)

@@ -32,8 +32,9 @@ def test_xid_counted_with_the_last_code_and_time_dcgm_exporter_239(caplog) -> No
     assert all(types == real.nvmlEventTypeXidCriticalError for _, types in fake.registered)
     assert src.read()["gpus"][1]["xidErrors"] == {"count": 0, "last": None, "lastAt": None}
     fake.pending_events += [(lost, 79), (lost, 48)]
-    watcher.run_once()
-    watcher.run_once()
+    waits = fake.calls.count("nvmlEventSetWait_v2")
+    watcher.run_once()  # both queued events in one step, then the timeout
+    assert fake.calls.count("nvmlEventSetWait_v2") - waits == 3 and not fake.pending_events
     first, second = src.read()["gpus"]
     assert second["xidErrors"] == {"count": 2, "last": 48, "lastAt": "2026-12-01T22:00:00.000+00:00"}
     assert first["xidErrors"]["count"] == 0
