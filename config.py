@@ -136,6 +136,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ENABLE_NVIDIA", True, boolean(), "read NVIDIA GPUs at all"),
     Setting("ENABLE_AMD", True, boolean(), "read AMD GPUs at all"),
     Setting("GPU_INIT_RETRY_SEC", 60.0, duration(_DAY), "how often a missing NVML / amdsmi is looked for again"),
+    Setting("GPU_PCIE_INTERVAL_SEC", 5.0, duration(3600),
+            "how often NVIDIA PCIe throughput is read (each call blocks ~20 ms, on its own thread)"),
     # HTTP and WebSocket.
     Setting("CORS_ORIGINS", ["*"], words(),
             "allowed origins for HTTP CORS and the WebSocket handshake"),

@@ -39,13 +39,14 @@ def add_live_paths(spec: APISpec) -> None:
         "responses": {"200": _json({"type": "object"}, "Service description")}}})
     spec.path(path="/api/metrics", operations={"get": {
         "tags": live, "summary": "Latest snapshot of this host's CPU, memory and GPUs",
-        "responses": {"200": _json({"type": "object"}, "The latest snapshot"),
+        "responses": {"200": _json("SnapshotSchema", "The latest snapshot"),
                       "503": _error("The sampler has not produced a snapshot yet")}}})
     spec.path(path="/api/metrics/history", operations={"get": {
         "tags": live, "summary": "Snapshots of the last seconds, oldest first",
         "parameters": [{"in": "query", "name": "seconds", "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True},
                         "description": "How far back; capped at HISTORY_SECONDS"}],
-        "responses": {"200": _json({"type": "array", "items": {"type": "object"}}, "Snapshots"),
+        "responses": {"200": _json({"type": "array", "items": {"$ref": "#/components/schemas/SnapshotSchema"}},
+                                   "Snapshots"),
                       "400": _error("seconds is not a positive number")}}})
     spec.path(path="/api/health", operations={"get": {
         "tags": live, "summary": "Health of the samplers (one entry per hardware source)",

@@ -16,7 +16,8 @@ from .paths import add_ingest_paths, add_live_paths, add_query_paths
 
 OPENAPI_VERSION = "3.0.3"
 _RESPONSE_SCHEMAS = (schemas.ErrorSchema, schemas.MetricsPageSchema, schemas.AggregateSchema,
-                     schemas.BucketSeriesSchema, schemas.GpuListSchema, schemas.StatsSchema, schemas.HealthSchema)
+                     schemas.BucketSeriesSchema, schemas.GpuListSchema, schemas.StatsSchema, schemas.HealthSchema,
+                     schemas.SnapshotSchema)
 
 
 def _schema_name(schema: type[Schema] | Schema) -> str:

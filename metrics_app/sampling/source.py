@@ -29,7 +29,12 @@ class Source(Protocol):
 
 
 class GpuSource(Source, Protocol):
-    """A source of GPUs also tells whether its vendor stack is usable at all, and why not."""
+    """A source of GPUs also tells whether its vendor stack is usable at all, and why not.
+
+    A source whose hardware has calls that block (NVIDIA's PCIe throughput, its XID event wait) may
+    also offer ``helper_threads()``: unstarted threads with ``start()``/``stop()`` that the hub runs
+    beside the source's own, so the blocking never lands in ``read()``.
+    """
 
     vendor: str
     available: bool

@@ -90,3 +90,15 @@ def test_missing_rocm_smi_is_unavailable_with_reason(monkeypatch: pytest.MonkeyP
     src = RocmSmiSource(interval_sec=5.0, timeout_sec=1.0)
     assert src.read() == {"gpus": []}
     assert src.available is False and "rocm-smi not found on PATH" in src.unavailable_reason
+
+
+def test_an_old_rocm_smi_refusing_the_newer_flags_is_read_without_them(fake_rocm_smi, monkeypatch, tmp_path) -> None:
+    fake_rocm_smi("old")
+    log = tmp_path / "runs"
+    monkeypatch.setenv("FAKE_ROCM_SMI_LOG", str(log))
+    src = RocmSmiSource(interval_sec=5.0, timeout_sec=10.0)
+    assert len(src.read()["gpus"]) == 4 and src.available is True
+    assert len(src.read()["gpus"]) == 4
+    runs = log.read_text().splitlines()
+    # refused once with the energy/replay flags, then read twice without them
+    assert ["--showenergycounter" in run for run in runs] == [True, False, False]
