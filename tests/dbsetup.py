@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
 
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from config import TestConfig
 
@@ -28,12 +29,25 @@ def session_database(tmp_dir: Path) -> Iterator[str]:
 
     from metrics_app import create_app
 
+    with blank_database(tmp_dir) as url:
+        app = create_app(config_for(url))
+        with app.app_context():
+            upgrade()
+        dispose(app)
+        yield url
+
+
+@contextmanager
+def blank_database(tmp_dir: Path) -> Iterator[str]:
+    """Yield the URL of an empty database (no tables); drop it afterwards."""
     base = os.environ.get("TEST_DATABASE_URL", "")
     if not base.startswith("postgresql"):
         url = f"sqlite:///{tmp_dir / 'test.db'}"
         cleanup = None
     else:
         schema = f"t_{uuid.uuid4().hex[:12]}"
+        # Inside a session, TEST_DATABASE_URL names the session's schema already (tests/conftest.py).
+        base = make_url(base).difference_update_query(["options"]).render_as_string(hide_password=False)
         admin = create_engine(base)
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -43,10 +57,6 @@ def session_database(tmp_dir: Path) -> Iterator[str]:
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
-    app = create_app(config_for(url))
-    with app.app_context():
-        upgrade()
-    dispose(app)
     try:
         yield url
     finally:

@@ -26,7 +26,7 @@ def _field_stats(kind_fields: tuple[str, ...], row: Any) -> dict[str, Any]:
     stats = {}
     for index, field in enumerate(kind_fields, start=1):
         partial = Partial()
-        partial.add(row.n, row[f"sum{index}"], row[f"min{index}"], row[f"max{index}"])
+        partial.add(row[f"n{index}"], row[f"sum{index}"], row[f"min{index}"], row[f"max{index}"])
         stats[field] = {name: partial.value(name) for name in ("avg", "min", "max")}
     return stats
 
