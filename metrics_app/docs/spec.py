@@ -63,12 +63,14 @@ def document_auth(document: dict[str, Any], app: Flask) -> dict[str, Any]:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             if (path, method) in protected:
-                operation["security"] = [{"bearerAuth": []}]
+                operation["security"] = [{"bearerAuth": []}, {"apiKeyAuth": []}]  # either
                 operation["responses"]["401"] = {
-                    "description": "Missing or wrong bearer token",
+                    "description": "Missing or wrong token (Authorization: Bearer or X-API-Key)",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorSchema"}}}}
     if protected:
-        document["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+        document["components"]["securitySchemes"] = {
+            "bearerAuth": {"type": "http", "scheme": "bearer"},
+            "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     return document
 
 
