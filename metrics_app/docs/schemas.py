@@ -86,3 +86,6 @@ class HealthSchema(Schema):
     counts = fields.Dict(allow_none=True, required=True, metadata={"description": "records, gpus"})
     tailers = fields.Raw(allow_none=True, required=True, metadata={"description": "JSONL tailers' last runs"})
     retention = fields.Raw(allow_none=True, required=True, metadata={"description": "Retention's last run"})
+    repairedJsonBodies = fields.Integer(required=True, metadata={
+        "description": "Bodies this worker process accepted after doubling backslashes that started no JSON "
+                       "escape (Windows paths a crawler wrote unescaped), since it started"})

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
+from ..ingest.json_repair import repair_count
 from ..storage.kinds import KINDS_BY_CODE
 from ..storage import jobs_status
 from ..storage.models import GpuSeries, SeriesTotal
@@ -47,6 +49,7 @@ def gpu_stats(series: dict[int, Series], filtered: bool) -> list[dict[str, Any]]
 
 def health_report() -> tuple[dict[str, Any], int]:
     """Liveness of the history store; a database failure is reported (503), never raised."""
+    repaired = {"repairedJsonBodies": repair_count(current_app).bodies}
     try:
         db.session.execute(text("SELECT 1"))
         records, gpus = db.session.execute(
@@ -56,6 +59,6 @@ def health_report() -> tuple[dict[str, Any], int]:
         db.session.rollback()
         return {"status": "degraded", "database": {"reachable": False, "error": type(exc).__name__,
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
-                "counts": None, "tailers": None, "retention": None}, 503
+                "counts": None, "tailers": None, "retention": None, **repaired}, 503
     return {"status": "ok", "database": {"reachable": True, "dialect": db.engine.dialect.name},
-            "counts": {"records": int(records), "gpus": int(gpus)}, **jobs}, 200
+            "counts": {"records": int(records), "gpus": int(gpus)}, **jobs, **repaired}, 200

@@ -50,7 +50,7 @@ def test_post_metrics_body_comes_from_the_ingest_schemas(spec):
 
 def test_query_parameters_come_from_the_query_schema(spec):
     names = {p["name"] for p in spec["paths"]["/metrics"]["get"]["parameters"]}
-    assert names == {"gpuIndex", "hostname", "gpuId", "metric", "start", "end", "limit", "order", "cursor",
+    assert names == {"gpuIndex", "hostname", "gpuId", "gpuName", "metric", "start", "end", "limit", "order", "cursor",
                      "aggregate", "field", "bucket", "format"}
 
 
