@@ -203,20 +203,21 @@ CRAWLER_RECORDS: dict[str, dict[str, Target]] = {
 }
 
 
-def _schema(base: type[LabelsSchema], own: dict[str, fields.Field], name: str, any_of: tuple[str, ...] = ()
-            ) -> type[Schema]:
-    cls = base.from_dict(own, name=name)
+def _schema(base: type[LabelsSchema], key: str, kind: str, own: dict[str, fields.Field], name: str,
+            any_of: tuple[str, ...] = ()) -> type[LabelsSchema]:
+    """One kind's schema; its ``key`` takes that kind only, so the OpenAPI document can tell kinds apart."""
+    cls = base.from_dict({key: fields.String(required=True, validate=OneOf([kind])), **own}, name=name)
     cls.any_of = any_of
     return cls
 
 
 #: One schema class per kind (named for the OpenAPI document) and one shared instance of each.
-SCHEMA_CLASSES: dict[str, type[Schema]] = {
-    kind: _schema(RecordSchema, kind_fields, f"{kind.capitalize()}RecordSchema", ANY_OF.get(kind, ()))
+SCHEMA_CLASSES: dict[str, type[LabelsSchema]] = {
+    kind: _schema(RecordSchema, "metric", kind, kind_fields, f"{kind.capitalize()}RecordSchema", ANY_OF.get(kind, ()))
     for kind, kind_fields in KIND_FIELDS.items()
 }
-CRAWLER_SCHEMA_CLASSES: dict[str, type[Schema]] = {
-    kind: _schema(CrawlerRecordSchema, crawler_fields, f"Crawler{kind.capitalize()}RecordSchema")
+CRAWLER_SCHEMA_CLASSES: dict[str, type[LabelsSchema]] = {
+    kind: _schema(CrawlerRecordSchema, "metricType", kind, crawler_fields, f"Crawler{kind.capitalize()}RecordSchema")
     for kind, crawler_fields in CRAWLER_FIELDS.items()
 }
 SCHEMAS: dict[str, Schema] = {kind: cls() for kind, cls in SCHEMA_CLASSES.items()}
