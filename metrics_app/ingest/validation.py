@@ -57,26 +57,31 @@ def _validator_check(validator: Any) -> Check:
 
 
 def _number_check(field: StrictNumber) -> Check | None:
-    """The hot case, fused: a number with one closed, finite range. The range test also rejects NaN
-    and infinities, exactly as ``to_number`` does; None when the field is not of that shape."""
+    """The hot case, fused: a number (or null where allowed) with one closed, finite range. The range
+    test also rejects NaN and infinities, exactly as ``to_number`` does; None when the field is not of
+    that shape."""
     ranges = [v for v in field.validators if isinstance(v, Range)]
-    if field.allow_none or len(field.validators) != 1 or len(ranges) != 1:
+    if len(field.validators) != 1 or len(ranges) != 1:
         return None
     bound = ranges[0]
     if bound.min is None or bound.max is None or not (bound.min_inclusive and bound.max_inclusive):
         return None
-    low, high = bound.min, bound.max
+    low, high, allow_none = bound.min, bound.max, field.allow_none
     if field.integer:
-        def check_int(value: Any) -> int:
+        def check_int(value: Any) -> int | None:
             if type(value) is int and low <= value <= high:
                 return value
+            if value is None and allow_none:
+                return None
             raise Rejected
         return check_int
 
-    def check_float(value: Any) -> float:
+    def check_float(value: Any) -> float | None:
         kind = type(value)
         if (kind is float or kind is int) and low <= value <= high:
             return float(value)
+        if value is None and allow_none:
+            return None
         raise Rejected
     return check_float
 
@@ -158,49 +163,72 @@ def _own_slot(target: Target) -> int:
     return 1 + KINDS[target.kind].fields.index(target.field)
 
 
+def _divided(check: Check, divisor: int) -> Check:
+    if divisor == 1:
+        return check
+
+    def divide(value: Any) -> Any:
+        value = check(value)
+        return None if value is None else value / divisor
+    return divide
+
+
 class FastPlan:
     """One record kind's compiled checks: ``load(record)`` returns the Rows marshmallow's load would
-    lead to (one for the seed's kinds, five for the crawler's ``gpu``), or raises Rejected. Values
-    are filled straight into the Rows' slots, with no dict in between."""
+    lead to (one for the seed's kinds, five for the crawler's ``gpu``), or raises Rejected.
+
+    Values are filled straight into one flat list, with no dict in between: the first Row's eleven
+    slots, then the own columns (pid, v1..v3, name) of each further Row. A one-Row kind is thus
+    filled exactly as a Row is laid out, and made with a single ``_make``."""
 
     def __init__(self, vocabulary: str, kind: str, schema: Schema) -> None:
         targets = _targets(vocabulary, kind)
-        self.kinds = list(dict.fromkeys(t.kind for t in targets.values()))
-        self.codes = [KINDS[k].code for k in self.kinds]
-        self.checks: dict[str, tuple[int, int, int, Check]] = {}
+        kinds = list(dict.fromkeys(t.kind for t in targets.values()))
+        self.codes = [KINDS[k].code for k in kinds]
+
+        def slot(target: Target) -> int:  # own columns start at 6 in the first Row, at 11 + 5 (i - 1) after
+            out = kinds.index(target.kind)
+            return (6 if out == 0 else 6 + 5 * out) + _own_slot(target)
+
+        self.checks: dict[str, tuple[int, Check]] = {}
         for name, field in schema.fields.items():
             target = targets.get(name)
-            where = (-1, _LABEL_SLOTS[name], 1) if target is None else (
-                self.kinds.index(target.kind), _own_slot(target), target.divisor)
-            self.checks[field.data_key or name] = (*where, _field_check(field))
+            where = _LABEL_SLOTS[name] if target is None else slot(target)
+            self.checks[field.data_key or name] = (where, _divided(_field_check(field), 1 if target is None
+                                                                   else target.divisor))
         self.required = frozenset(key for key, f in schema.fields.items() if f.required)
-        self.any_of = [(self.kinds.index(targets[n].kind), _own_slot(targets[n])) for n in schema.any_of]
-        self.process = [i for i, k in enumerate(self.kinds) if k == "process"]
+        self.template = [None] * 6 + list(_OWN_TEMPLATE) * len(kinds)
+        self.any_of = [slot(targets[name]) for name in schema.any_of]
+        self.process = [slot(Target("process", "pid")) for k in kinds if k == "process"]
 
     def load(self, record: dict[str, Any]) -> list[Row]:
         checks = self.checks
         if not self.required.issubset(record):
             raise Rejected
-        labels: list[Any] = [None] * 6
-        own = [list(_OWN_TEMPLATE) for _ in self.kinds]
+        slots = self.template.copy()
         for key, value in record.items():
             entry = checks.get(key)
             if entry is None:
                 raise Rejected
-            out, slot, divisor, check = entry
-            value = check(value)
-            if out < 0:
-                labels[slot] = value
-            else:
-                own[out][slot] = value if divisor == 1 or value is None else value / divisor
-        if self.any_of and all(own[out][slot] is None for out, slot in self.any_of):
+            slots[entry[0]] = entry[1](value)
+        if self.any_of and all(slots[i] is None for i in self.any_of):
             raise Rejected
-        for out in self.process:
-            if own[out][0] is None or own[out][0] == NO_PID:
-                own[out][0] = missing_pid(own[out][4])
-        hostname, index, uuid, gpu_name, _, ts_ms = labels
-        return [Row(hostname or "", index, uuid or None, gpu_name or None, code, ts_ms, *values)
-                for code, values in zip(self.codes, own)]
+        for pid in self.process:
+            if slots[pid] is None or slots[pid] == NO_PID:
+                slots[pid] = missing_pid(slots[pid + 4])
+        slots[0] = slots[0] or ""
+        slots[2] = slots[2] or None
+        slots[3] = slots[3] or None
+        codes = self.codes
+        slots[4] = codes[0]
+        if len(codes) == 1:
+            return [Row._make(slots)]
+        labels = slots[:6]
+        rows = [Row._make(slots[:11])]
+        for i in range(1, len(codes)):
+            labels[4] = codes[i]
+            rows.append(Row._make(labels + slots[6 + 5 * i:11 + 5 * i]))
+        return rows
 
 
 #: The two vocabularies: the key naming a record's kind, and each kind's schema.
