@@ -152,3 +152,20 @@ def test_invalid_crawler_field_is_named_and_nothing_is_stored(client, record, fi
     body = assert_error_shape(client.post("/metrics", json=[GPU, PROCESS, record]), 422, "invalid_records")
     assert [(p["index"], p["field"]) for p in body["details"]] == [(2, field)]
     assert client.get("/gpus").get_json()["count"] == 0
+
+
+def test_optional_clocks_merge_across_requests_into_one_minute(client):
+    """Stored minutes and totals merged in SQL, where either side may lack a column."""
+    clocks = {"timestamp": "2025-01-01T00:00:00Z", "metric": "clocks"}
+    for second, values in enumerate([{"graphicsMHz": 1800}, {"smMHz": 2000, "memoryMHz": 7000},
+                                     {"graphicsMHz": 1000, "smMHz": 1000}, {"memoryMHz": 5000}]):
+        assert client.post("/metrics", json=dict(clocks, timestamp=f"2025-01-01T00:00:{second:02d}Z",
+                                                 **values)).status_code == 201
+    [stats] = client.get("/stats").get_json()["gpus"]
+    assert stats["metrics"]["clocks"]["count"] == 4
+    assert stats["metrics"]["clocks"]["fields"] == {
+        "graphicsMHz": {"avg": 1400, "min": 1000, "max": 1800},
+        "memoryMHz": {"avg": 6000, "min": 5000, "max": 7000},
+        "smMHz": {"avg": 1500, "min": 1000, "max": 2000}}
+    whole_minute = client.get("/metrics?metric=clocks&aggregate=min&field=memoryMHz&bucket=1m").get_json()
+    assert [(b["value"], b["count"]) for b in whole_minute["buckets"]] == [(5000, 2)]
