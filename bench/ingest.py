@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000, help="total records to send")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--crawler", action="store_true",
-                        help="send the C++ crawler's gpu records (each stored as five) instead of seed records")
+                        help="send the C++ crawler's gpu records (each stored as five) instead of the crawler-ingest API's records")
     parser.add_argument("--start", type=datetime.fromisoformat, default=None,
                         help="first record time (default now: like live crawlers, rows append at the end of "
                              "the time index; runs repeated on one database within minutes overlap in time)")

@@ -151,7 +151,7 @@ _OWN_SLOTS = {"pid": 0, "name": 4}
 
 
 def _targets(vocabulary: str, kind: str) -> dict[str, Target]:
-    """Each own field of a record kind and where it lands (the seed's fields land on themselves)."""
+    """Each own field of a record kind and where it lands (the crawler-ingest API's fields land on themselves)."""
     if vocabulary == "metricType":
         return CRAWLER_RECORDS[kind]
     return {name: Target(kind, name) for name in KIND_FIELDS[kind]}
@@ -175,7 +175,7 @@ def _divided(check: Check, divisor: int) -> Check:
 
 class FastPlan:
     """One record kind's compiled checks: ``load(record)`` returns the Rows marshmallow's load would
-    lead to (one for the seed's kinds, five for the crawler's ``gpu``), or raises Rejected.
+    lead to (one for the crawler-ingest API's kinds, five for the C++ crawler's ``gpu``), or raises Rejected.
 
     Values are filled straight into one flat list, with no dict in between: the first Row's eleven
     slots, then the own columns (pid, v1..v3, name) of each further Row. A one-Row kind is thus

@@ -51,7 +51,7 @@ def test_one_window_of_mixed_vocabularies_in_one_batch(client):
              dict(SEED_EXAMPLES["power"], hostname="DESKTOP-01", gpuId=UUID, timestamp="2025-11-12T18:30:06Z")]
     assert client.post("/metrics", json=batch).get_json()["saved"] == 8
     gpus = client.get("/gpus").get_json()["gpus"]
-    # The seed record says gpuIndex 0 of the same UUID: one GPU, the index kept as its label.
+    # The crawler-ingest API's record says gpuIndex 0 of the same UUID: one GPU, the index kept as its label.
     assert [(g["gpuId"], g["gpuIndex"], g["recordCount"]) for g in gpus] == [(UUID, 0, 8)]
     names = sorted(i["payload"]["name"] for i in items(client, "metric=process"))
     assert names == ["C:\\Program Files\\app.exe", "python3"]
