@@ -16,7 +16,7 @@ class ErrorSchema(Schema):
 
 
 class LabelsSchema(Schema):
-    gpuIndex = fields.Integer(required=True)
+    gpuIndex = fields.Integer(required=True, allow_none=True, metadata={"description": "null when never sent"})
     hostname = fields.String(allow_none=True)
     gpuId = fields.String(allow_none=True, metadata={"description": "GPU UUID"})
     gpuName = fields.String(allow_none=True)
@@ -27,7 +27,8 @@ class MetricItemSchema(LabelsSchema):
     timestamp = fields.DateTime(required=True, metadata={"description": "UTC, millisecond precision, `Z` suffix"})
     metric = fields.String(required=True)
     payload = fields.Dict(required=True, metadata={
-        "description": "The kind's fields (e.g. totalMiB/usedMiB/freeMiB for memory), plus pid for process"})
+        "description": "The kind's fields (e.g. totalMiB/usedMiB/freeMiB for memory; null where a clocks record "
+                       "lacked one), plus pid and name for process (null when not sent)"})
 
 
 class MetricsPageSchema(Schema):

@@ -52,4 +52,4 @@ def repair_count(app: Flask) -> RepairCount:
 def count_repair() -> None:
     """Counted against the current app; outside one (a script parsing a file) there is none to tell."""
     if has_app_context():
-        repair_count(current_app._get_current_object()).add()
+        repair_count(current_app).add()

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, negativ
 from metrics_app import create_app
 
 from ..dbsetup import config_for
-from ..ingest.records import SEED_EXAMPLES, utilization
+from ..ingest.records import CRAWLER_EXAMPLES, SEED_EXAMPLES, utilization
 from ..live.conftest import live  # noqa: F401 - a ticked hub, so /api/metrics has a snapshot to serve
 
 #: Fuzzing examples per operation and generation mode; operations without inputs stop after a few.
@@ -46,7 +46,7 @@ schema = schemathesis.openapi.from_wsgi(
 @pytest.fixture
 def stored(client):
     """Some history, so the reads' response schemas are checked on real items, not only empty lists."""
-    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50)])
+    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50), *CRAWLER_EXAMPLES.values()])
     assert response.status_code == 201
 
 
