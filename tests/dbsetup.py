@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
 
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from config import TestConfig
 
@@ -56,20 +57,39 @@ def postgres_base_url() -> str | None:
     return base if base.startswith("postgresql") else None
 
 
-def postgres_schema(base: str) -> Iterator[str]:
-    """Yield the URL of a new private schema on ``base``, migrated; drop it afterwards."""
+@contextmanager
+def blank_postgres_schema(base: str) -> Iterator[str]:
+    """Yield the URL of a new, empty private schema on ``base`` (no tables); drop it afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
+    # Inside a session, TEST_DATABASE_URL names the session's schema already (tests/conftest.py).
+    base = make_url(base).difference_update_query(["options"]).render_as_string(hide_password=False)
     admin = create_engine(base)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
     try:
-        migrate(url)
-        yield url
+        yield f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def postgres_schema(base: str) -> Iterator[str]:
+    """Yield the URL of a new private schema on ``base``, migrated; drop it afterwards."""
+    with blank_postgres_schema(base) as url:
+        migrate(url)
+        yield url
+
+
+@contextmanager
+def blank_database(tmp_dir: Path) -> Iterator[str]:
+    """An empty database (no tables) on the suite's engine, for migration tests."""
+    base = postgres_base_url()
+    if base is None:
+        yield f"sqlite:///{tmp_dir / 'blank.db'}"
+        return
+    with blank_postgres_schema(base) as url:
+        yield url
 
 
 def empty_tables(app: Flask) -> None:

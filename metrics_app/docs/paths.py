@@ -60,15 +60,25 @@ def add_live_paths(spec: APISpec) -> None:
                       "426": _error("Not a WebSocket upgrade")}}})
 
 
-def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str]) -> None:
-    """Seed 003 write side: crawlers on other machines send records (``record_schemas``: kind -> name)."""
-    refs = {kind: f"#/components/schemas/{name}" for kind, name in record_schemas.items()}
-    record = {"oneOf": [{"$ref": ref} for ref in refs.values()],
-              "discriminator": {"propertyName": "metric", "mapping": refs}}
+def _vocabulary(key: str, schemas: dict[str, str]) -> dict[str, Any]:
+    refs = {kind: f"#/components/schemas/{name}" for kind, name in schemas.items()}
+    return {"oneOf": [{"$ref": ref} for ref in refs.values()], "discriminator": {"propertyName": key, "mapping": refs}}
+
+
+def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str], crawler_schemas: dict[str, str]) -> None:
+    """Seed 003 write side: crawlers on other machines send records (kind -> schema name, for the
+    crawler-ingest API's records by ``metric`` and the C++ crawler's by ``metricType``)."""
+    record = {"oneOf": [_vocabulary("metric", record_schemas), _vocabulary("metricType", crawler_schemas)]}
     spec.path(path="/metrics", operations={"post": {
         "tags": ["history"], "summary": "Store one record or an array of records (all or nothing)",
-        "description": "The schema is chosen by `metric`. Sending the same records again stores nothing "
-                       "twice (natural key: hostname, gpuIndex, metric, timestamp, pid), so retries are safe.",
+        "description": "The schema is chosen by `metric`, or for the C++ crawler's records by `metricType` "
+                       "(a `gpu` record is stored as the memory, utilization, temperature, power and clocks "
+                       "records it carries; counts in the answer are of stored records). A GPU is identified "
+                       "by hostname and gpuId, else hostname and gpuIndex, else by hostname alone. A body "
+                       "that is invalid JSON only because backslashes in strings start no escape (Windows "
+                       "paths written unescaped) is stored with those backslashes doubled. Sending the same "
+                       "records again stores nothing twice (natural key: GPU, metric, timestamp, pid), so "
+                       "retries are safe.",
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"oneOf": [record, {"type": "array", "items": record}]}}}},
         "responses": {"201": _json({"type": "object", "properties": {"saved": {"type": "integer"}}},

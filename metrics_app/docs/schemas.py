@@ -16,7 +16,7 @@ class ErrorSchema(Schema):
 
 
 class LabelsSchema(Schema):
-    gpuIndex = fields.Integer(required=True)
+    gpuIndex = fields.Integer(required=True, allow_none=True, metadata={"description": "null when never sent"})
     hostname = fields.String(allow_none=True)
     gpuId = fields.String(allow_none=True, metadata={"description": "GPU UUID"})
     gpuName = fields.String(allow_none=True)
@@ -27,7 +27,8 @@ class MetricItemSchema(LabelsSchema):
     timestamp = fields.DateTime(required=True, metadata={"description": "UTC, millisecond precision, `Z` suffix"})
     metric = fields.String(required=True)
     payload = fields.Dict(required=True, metadata={
-        "description": "The kind's fields (e.g. totalMiB/usedMiB/freeMiB for memory), plus pid for process"})
+        "description": "The kind's fields (e.g. totalMiB/usedMiB/freeMiB for memory; null where a clocks record "
+                       "lacked one), plus pid and name for process (null when not sent)"})
 
 
 class MetricsPageSchema(Schema):
@@ -92,6 +93,9 @@ class HealthSchema(Schema):
     jobs = fields.Raw(allow_none=True, required=True, metadata={
         "description": "Per background job: status (ok, failing, not_run_yet), last_success, last_failure, "
                        "failures_in_a_row, last_error, duration_ms"})
+    repairedJsonBodies = fields.Integer(required=True, metadata={
+        "description": "Bodies this worker process accepted after doubling backslashes that started no JSON "
+                       "escape (Windows paths a crawler wrote unescaped), since it started"})
 
 
 # -- the live snapshot (GET /api/metrics, GET /api/metrics/history, each /ws/metrics frame) ---------

@@ -9,6 +9,7 @@ from flask import current_app
 from ..errors import ApiError
 from ..storage import write_queue
 from ..storage.writer import StoreResult
+from .json_repair import count_repair, double_lone_backslashes
 from .validation import load_batch
 
 
@@ -18,7 +19,17 @@ def parse_json(raw: bytes | str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"Body is not valid JSON: {exc}") from None
+        error = exc
+    repaired = double_lone_backslashes(raw)  # Windows paths written unescaped (json_repair)
+    if repaired is not None:
+        try:
+            payload = orjson.loads(repaired)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            count_repair()
+            return payload
+    raise ApiError(400, "invalid_json", f"Body is not valid JSON: {error}") from None
 
 
 def ingest_payload(payload: Any) -> StoreResult:

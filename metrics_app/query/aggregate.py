@@ -66,13 +66,16 @@ def split_range(lo: int | None, hi: int | None, bucket_ms: int | None) -> tuple[
     return edges, (first, last)
 
 
-def _raw_query(column: Any, time: Any, lo: int | None, hi: int | None) -> Any:
-    query = select(func.count(), func.sum(column), func.min(column), func.max(column))
+def _raw_query(column: Any, counted: bool, time: Any, lo: int | None, hi: int | None) -> Any:
+    """``counted``: count the rows holding a value of ``column``, else every row (a field may be
+    optional, as clocks' are)."""
+    query = select(func.count(column) if counted else func.count(), func.sum(column), func.min(column),
+                   func.max(column))
     return query.where(*_bounds(time, lo, hi))
 
 
-def _rollup_query(index: int, lo: int | None, hi: int | None) -> Any:
-    query = select(func.sum(_ROLLUP.n), func.sum(_ROLLUP[f"sum{index}"]),
+def _rollup_query(index: int, counted: bool, lo: int | None, hi: int | None) -> Any:
+    query = select(func.sum(_ROLLUP[f"n{index}"] if counted else _ROLLUP.n), func.sum(_ROLLUP[f"sum{index}"]),
                    func.min(_ROLLUP[f"min{index}"]), func.max(_ROLLUP[f"max{index}"]))
     return query.where(*_bounds(_ROLLUP.minute_ms, lo, hi))
 
@@ -101,10 +104,11 @@ def aggregate(args: dict[str, Any], series: dict[int, Series]) -> dict[str, Any]
     if series:
         ids, code = list(series), kind.code
         edges, minutes = split_range(lo, hi, bucket_ms)
-        queries = [_raw_query(_RAW[f"v{index}"], _RAW.ts_ms, a, b).where(_RAW.series_id.in_(ids), _RAW.metric == code)
+        counted = field is not None
+        queries = [_raw_query(_RAW[f"v{index}"], counted, _RAW.ts_ms, a, b).where(_RAW.series_id.in_(ids), _RAW.metric == code)
                    .add_columns(*_bucket_key(_RAW.ts_ms, bucket_ms)) for a, b in edges]
         if minutes is not None:
-            queries.append(_rollup_query(index, *minutes).where(_ROLLUP.series_id.in_(ids), _ROLLUP.metric == code)
+            queries.append(_rollup_query(index, counted, *minutes).where(_ROLLUP.series_id.in_(ids), _ROLLUP.metric == code)
                            .add_columns(*_bucket_key(_ROLLUP.minute_ms, bucket_ms)))
         for query in queries:
             for n, total, low, high, *key in db.session.execute(_grouped(query, bucket_ms)):

@@ -70,6 +70,7 @@ class SeriesFilterSchema(Schema):
                               metadata={"description": "GPU index on its host"})
     hostname = fields.String(validate=NO_NUL, metadata={"description": "Crawler host name (exact match)"})
     gpuId = fields.String(validate=NO_NUL, metadata={"description": "GPU UUID (exact match)"})
+    gpuName = fields.String(validate=NO_NUL, metadata={"description": "GPU model name (exact match)"})
 
 
 class MetricsQuerySchema(SeriesFilterSchema):

@@ -22,8 +22,9 @@ _COLUMNS = Record.__table__.c
 def _item(row: Any, series: Series) -> dict[str, Any]:
     kind = KINDS_BY_CODE[row.metric]
     payload = dict(zip(kind.fields, (row.v1, row.v2, row.v3)))
-    if kind.name == "process":
-        payload["pid"] = row.pid
+    if kind.name == "process":  # a negative pid stands for one the crawler did not send (kinds.missing_pid)
+        payload["pid"] = row.pid if row.pid >= 0 else None
+        payload["name"] = row.name
     return {"id": row.id, "timestamp": iso_utc(row.ts_ms), "metric": kind.name,
             **series.labels(), "payload": payload}
 
@@ -59,7 +60,7 @@ def list_records(args: dict[str, Any], series: dict[int, Series]) -> dict[str, A
         return {"items": [], "count": 0, "next_cursor": None}
     sort = (_COLUMNS.ts_ms, _COLUMNS.id) if order == "asc" else (_COLUMNS.ts_ms.desc(), _COLUMNS.id.desc())
     query = (select(_COLUMNS.id, _COLUMNS.series_id, _COLUMNS.metric, _COLUMNS.ts_ms, _COLUMNS.pid,
-                    _COLUMNS.v1, _COLUMNS.v2, _COLUMNS.v3)
+                    _COLUMNS.v1, _COLUMNS.v2, _COLUMNS.v3, _COLUMNS.name)
              .where(*terms).order_by(*sort).limit(limit + 1))
     rows = db.session.execute(query).all()
     more, rows = len(rows) > limit, rows[:limit]

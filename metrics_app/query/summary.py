@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
+from ..ingest.json_repair import repair_count
 from ..storage.kinds import KINDS_BY_CODE
 from ..job_status import failing, registry
 from ..storage import write_queue
@@ -29,7 +31,7 @@ def _field_stats(kind_fields: tuple[str, ...], row: Any) -> dict[str, Any]:
     stats = {}
     for index, field in enumerate(kind_fields, start=1):
         partial = Partial()
-        partial.add(row.n, row[f"sum{index}"], row[f"min{index}"], row[f"max{index}"])
+        partial.add(row[f"n{index}"], row[f"sum{index}"], row[f"min{index}"], row[f"max{index}"])
         stats[field] = {name: partial.value(name) for name in ("avg", "min", "max")}
     return stats
 
@@ -51,6 +53,7 @@ def gpu_stats(series: dict[int, Series], filtered: bool) -> list[dict[str, Any]]
 def health_report() -> tuple[dict[str, Any], int]:
     """Liveness of the history store and its background jobs. A database failure is a 503, never
     raised; a job whose latest run failed makes it ``degraded`` but still a 200 (reads are served)."""
+    repaired = {"repairedJsonBodies": repair_count(current_app).bodies}
     try:
         db.session.execute(text("SELECT 1"))
         records, gpus = db.session.execute(
@@ -60,7 +63,8 @@ def health_report() -> tuple[dict[str, Any], int]:
         db.session.rollback()
         return {"status": "degraded", "database": {"reachable": False, "error": type(exc).__name__,
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
-                "counts": None, "jobs": None, "tailers": None, "writer": write_queue().status()}, 503
+                "counts": None, "jobs": None, "tailers": None, "writer": write_queue().status(), **repaired}, 503
     return {"status": "degraded" if failing(jobs) else "ok",
             "database": {"reachable": True, "dialect": db.engine.dialect.name},
-            "counts": {"records": int(records), "gpus": int(gpus)}, "writer": write_queue().status(), "jobs": jobs, "tailers": tailers}, 200
+            "counts": {"records": int(records), "gpus": int(gpus)}, "writer": write_queue().status(), "jobs": jobs,
+            "tailers": tailers, **repaired}, 200

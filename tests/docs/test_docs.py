@@ -51,16 +51,26 @@ def test_live_and_ingest_endpoints_are_documented(spec):
 
 def test_post_metrics_body_comes_from_the_ingest_schemas(spec):
     body = spec["paths"]["/metrics"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    record = body["oneOf"][0]
-    assert record["discriminator"]["mapping"]["memory"] == "#/components/schemas/MemoryRecordSchema"
-    memory = spec["components"]["schemas"]["MemoryRecordSchema"]
+    seed, crawler = body["oneOf"][0]["oneOf"]
+    assert seed["discriminator"]["mapping"]["memory"] == "#/components/schemas/MemoryRecordSchema"
+    assert crawler["discriminator"] == {"propertyName": "metricType", "mapping": {
+        "gpu": "#/components/schemas/CrawlerGpuRecordSchema",
+        "process": "#/components/schemas/CrawlerProcessRecordSchema"}}
+    schemas = spec["components"]["schemas"]
+    memory = schemas["MemoryRecordSchema"]
     assert {"totalMiB", "usedMiB", "freeMiB", "timestamp", "gpuIndex"} <= set(memory["properties"])
-    assert memory["properties"]["gpuIndex"]["type"] == "integer"
+    assert memory["properties"]["gpuIndex"]["type"] == "integer" and "gpuIndex" not in memory["required"]
+    assert memory["properties"]["metric"]["enum"] == ["memory"]
+    assert schemas["ClocksRecordSchema"]["anyOf"] == [
+        {"required": ["graphicsMHz"]}, {"required": ["memoryMHz"]}, {"required": ["smMHz"]}]
+    gpu = schemas["CrawlerGpuRecordSchema"]
+    assert gpu["properties"]["powerMilliwatts"]["type"] == "number" and "powerMilliwatts" in gpu["required"]
+    assert "processName" in schemas["CrawlerProcessRecordSchema"]["properties"]
 
 
 def test_query_parameters_come_from_the_query_schema(spec):
     names = {p["name"] for p in spec["paths"]["/metrics"]["get"]["parameters"]}
-    assert names == {"gpuIndex", "hostname", "gpuId", "metric", "start", "end", "limit", "order", "cursor",
+    assert names == {"gpuIndex", "hostname", "gpuId", "gpuName", "metric", "start", "end", "limit", "order", "cursor",
                      "aggregate", "field", "bucket", "format"}
 
 

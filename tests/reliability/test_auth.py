@@ -143,6 +143,8 @@ def test_ws_ingest_is_refused_at_the_handshake_without_the_token(server, app):  
     assert handshake_status(url) == 401
     assert handshake_status(url, header=bearer("wrong")) == 401
     assert handshake_status(f"{url}?token={INGEST_TOKENS[0]}") == 401  # crawlers can send the header
+    assert handshake_status(url, header={"X-API-Key": "wrong"}) == 401
+    assert handshake_status(url, header={"X-API-Key": INGEST_TOKENS[0]}) == 101  # the C++ crawler's header
     assert app.test_client().get("/gpus").get_json()["count"] == 0
     ws = websocket.create_connection(url, timeout=5, header=bearer(INGEST_TOKENS[1]))
     try:
@@ -174,9 +176,11 @@ def test_the_push_agent_authenticates_with_its_token(server, app):  # app: empti
 def test_the_api_document_marks_what_the_tokens_protect(secured, client):
     document = client.get("/openapi.json").get_json()
     validate(document)
-    assert document["components"]["securitySchemes"] == {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    assert document["components"]["securitySchemes"] == {
+        "bearerAuth": {"type": "http", "scheme": "bearer"},
+        "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     for path, method in [("/metrics", "post"), ("/metrics", "get"), ("/gpus", "get"), ("/api/metrics", "get")]:
-        assert document["paths"][path][method]["security"] == [{"bearerAuth": []}]
+        assert document["paths"][path][method]["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
         assert "401" in document["paths"][path][method]["responses"]
     for path in ["/health", "/api/health", "/"]:
         assert "security" not in document["paths"][path]["get"]

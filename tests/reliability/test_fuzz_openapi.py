@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
 from metrics_app import create_app
 
 from ..dbsetup import config_for
-from ..ingest.records import SEED_EXAMPLES, utilization
+from ..ingest.records import CRAWLER_EXAMPLES, SEED_EXAMPLES, utilization
 from ..live.conftest import live  # noqa: F401 - a ticked hub, so /api/metrics has a snapshot to serve
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,8 @@ schema = schemathesis.openapi.from_wsgi(
 @pytest.fixture
 def stored(client):
     """Some history, so the reads' response schemas are checked on real items, not only empty lists."""
-    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50), *EDGE_RECORDS])
+    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50), *EDGE_RECORDS,
+                                             *CRAWLER_EXAMPLES.values()])
     assert response.status_code == 201
 
 

@@ -11,14 +11,14 @@ from sqlalchemy import create_engine, func, select
 from metrics_app.extensions import db
 from metrics_app.storage.models import Rollup, SeriesTotal
 from metrics_app.storage.retention import run_retention
-from metrics_app.storage.rollups import STATS
+from metrics_app.storage.rollups import STATS, combine_function
 
 from ..ingest.records import SEED_EXAMPLES, START, utilization
 from .test_migrations import flask_db
 
 
 def _from_rollups(conn) -> list[tuple]:
-    stats = [func.sum(Rollup.n)] + [getattr(func, s[:3])(getattr(Rollup, s)) for s in STATS[1:]]
+    stats = [getattr(func, combine_function(s))(getattr(Rollup, s)) for s in STATS]
     query = select(Rollup.series_id, Rollup.metric, *stats).group_by(Rollup.series_id, Rollup.metric)
     return sorted(tuple(row) for row in conn.execute(query))
 
@@ -56,7 +56,7 @@ def test_migration_0002_backfills_totals_from_existing_rollups(tmp_path):
     upgrade = flask_db(url, "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
     with engine.connect() as conn:
-        assert _totals(conn) == [(1, 4, 180, 18003.0, 88.0, 112.0, None, None, None, None, None, None)]
+        assert _totals(conn) == [(1, 4, 180, 180, 18003.0, 88.0, 112.0, 0, None, None, None, 0, None, None, None)]
         assert conn.exec_driver_sql("SELECT count(*) FROM rollups_1m").scalar() == 3
         assert "WITHOUT ROWID" in conn.exec_driver_sql(
             "SELECT sql FROM sqlite_schema WHERE name = 'rollups_1m'").scalar()
