@@ -62,6 +62,8 @@ class Config:
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
     MAX_BATCH = _env_int("MAX_BATCH", 10_000)
     METRICS_RETENTION_HOURS = _env_float("METRICS_RETENTION_HOURS", 168)
+    ROLLUP_1M_RETENTION_DAYS = _env_float("ROLLUP_1M_RETENTION_DAYS", 90)
+    ROLLUP_1H_RETENTION_DAYS = _env_float("ROLLUP_1H_RETENTION_DAYS", 730)
     RETENTION_CLEAN_INTERVAL_SEC = _env_float("RETENTION_CLEAN_INTERVAL_SEC", 3600)
     ENABLE_WS_FILE = _env_bool("ENABLE_WS_FILE", False)
     ENABLE_MSG_FILE = _env_bool("ENABLE_MSG_FILE", False)
@@ -95,6 +97,9 @@ class TestConfig(Config):
     HISTORY_SECONDS = 5
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     CORS_ORIGINS = ["*"]
+    # Fixtures are dated (2025, even 1970): keep them raw; tier tests set their own retention.
+    METRICS_RETENTION_HOURS = 24 * 365 * 100
+    ROLLUP_1M_RETENTION_DAYS = ROLLUP_1H_RETENTION_DAYS = 365 * 1000
     # A developer's exported tokens must not turn every test's request into a 401.
     INGEST_TOKEN: list[str] = []
     READ_TOKEN: list[str] = []

@@ -1,5 +1,5 @@
-"""Persistent history of crawler records: compact typed rows, per-GPU summaries, per-minute rollups
-and per-GPU per-metric totals.
+"""Persistent history of crawler records: compact typed rows, per-GPU summaries, per-minute and
+per-hour rollups that outlive the raw records (tiers.py), and per-GPU per-metric totals.
 
 ``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
 applies the SQLite connection settings; ``store_rows`` (writer.py) is the only write path.
@@ -16,6 +16,7 @@ from . import models  # noqa: F401 - registers the tables on db.metadata for Ale
 from .engine import configure_engine
 from .retention import retention_command
 from .status import jobs_status
+from .tiers import Retention, bind_retention
 
 __all__ = ["init_app", "jobs_status"]
 
@@ -28,4 +29,5 @@ def init_app(app: Flask) -> None:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     with app.app_context():
         configure_engine(app, db.engine)
+        bind_retention(db.engine, Retention.from_config(app.config))
     app.cli.add_command(retention_command)

@@ -70,7 +70,8 @@ _CLUSTERED = {"sqlite_with_rowid": False}
 
 
 class Rollup(_ValueStats, db.Model):
-    """Per-minute stats of one GPU's metric, upserted in the ingest transaction."""
+    """Per-minute stats of one GPU's metric, upserted in the ingest transaction; kept for
+    ``ROLLUP_1M_RETENTION_DAYS``, long after the raw records."""
 
     __tablename__ = "rollups_1m"
     __table_args__ = _CLUSTERED
@@ -79,11 +80,22 @@ class Rollup(_ValueStats, db.Model):
     minute_ms = db.Column(BigInteger, primary_key=True)
 
 
-class SeriesTotal(_ValueStats, db.Model):
-    """All-time stats of one GPU's metric (what ``/stats`` reports), upserted with the rollups.
+class HourRollup(_ValueStats, db.Model):
+    """Per-hour stats of one GPU's metric, upserted with the minutes; kept for ``ROLLUP_1H_RETENTION_DAYS``."""
 
-    Retention recomputes a GPU's rows from ``rollups_1m`` after trimming it: a min or max cannot be
-    taken back by subtraction.
+    __tablename__ = "rollups_1h"
+    __table_args__ = _CLUSTERED
+    series_id = db.Column(Integer, primary_key=True)
+    metric = db.Column(SmallInteger, primary_key=True)
+    hour_ms = db.Column(BigInteger, primary_key=True)
+
+
+class SeriesTotal(_ValueStats, db.Model):
+    """Stats of one GPU's metric over its raw records (what ``/stats`` reports, beside the record
+    count of ``gpu_series``), upserted with the rollups.
+
+    Retention recomputes a GPU's rows from the raw-backed minutes of ``rollups_1m`` after moving the
+    raw cutoff: a min or max cannot be taken back by subtraction.
     """
 
     __tablename__ = "series_totals"
