@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select
 from ..extensions import db
 from ..storage.kinds import KINDS, KINDS_BY_CODE
 from ..storage.models import Record
+from ..storage.tiers import retention_for
 from .params import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from ..storage.timefmt import iso_utc
 from .series import Series, find_series, has_series_filter
@@ -29,14 +30,15 @@ def _item(row: Any, series: Series) -> dict[str, Any]:
 
 
 def time_and_kind_filters(args: dict[str, Any], series: dict[int, Series]) -> list[Any]:
-    """WHERE terms on ``records`` shared by listings and raw-row aggregates."""
+    """WHERE terms on ``records`` for a listing."""
+    raw_cutoff = retention_for(db.engine).cutoffs().raw
     terms: list[Any] = []
     if has_series_filter(args):
         terms.append(_COLUMNS.series_id.in_(list(series)))
     if "metric" in args:
         terms.append(_COLUMNS.metric == KINDS[args["metric"]].code)
-    if "start" in args:
-        terms.append(_COLUMNS.ts_ms >= args["start"])
+    # Records older than raw retention live on only in the rollups, even before retention deletes them.
+    terms.append(_COLUMNS.ts_ms >= max(args.get("start", raw_cutoff), raw_cutoff))
     if "end" in args:
         terms.append(_COLUMNS.ts_ms <= args["end"])
     return terms

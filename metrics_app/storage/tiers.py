@@ -33,14 +33,6 @@ class Cutoffs:
     minute: int
     hour: int
 
-    def tier_of(self, ts_ms: int) -> str | None:
-        """The finest tier that covers ``ts_ms``, or None when every tier has let it go."""
-        if ts_ms >= self.raw:
-            return RAW
-        if ts_ms >= self.minute:
-            return MINUTE
-        return HOUR if ts_ms >= self.hour else None
-
 
 @dataclass(frozen=True, slots=True)
 class Retention:
