@@ -23,7 +23,8 @@ class LabelsSchema(Schema):
 
 
 class MetricItemSchema(LabelsSchema):
-    id = fields.Integer(required=True)
+    """A record is identified by its labels, metric, timestamp and (for processes) pid."""
+
     timestamp = fields.DateTime(required=True, metadata={"description": "UTC, millisecond precision, `Z` suffix"})
     metric = fields.String(required=True)
     payload = fields.Dict(required=True, metadata={

@@ -21,7 +21,7 @@ from .series import Series
 PAGE_ROWS = 5_000
 #: One column per distinct kind field (``usedMiB`` serves memory and process records), then ``pid``.
 FIELD_COLUMNS = (*dict.fromkeys(field for kind in KINDS.values() for field in kind.fields), "pid")
-CSV_COLUMNS = ("id", "timestamp", "hostname", "gpuIndex", "gpuId", "gpuName", "metric", *FIELD_COLUMNS)
+CSV_COLUMNS = ("timestamp", "hostname", "gpuIndex", "gpuId", "gpuName", "metric", *FIELD_COLUMNS)
 MIMETYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 
 
@@ -30,7 +30,7 @@ def _csv_page(items: list[dict[str, Any]]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\n")
     for item in items:
         payload = item["payload"]
-        writer.writerow([item["id"], item["timestamp"], item["hostname"], item["gpuIndex"], item["gpuId"],
+        writer.writerow([item["timestamp"], item["hostname"], item["gpuIndex"], item["gpuId"],
                          item["gpuName"], item["metric"], *(payload.get(name) for name in FIELD_COLUMNS)])
     return buffer.getvalue().encode()
 

@@ -136,20 +136,27 @@ def parse_args(schema: Schema, args: MultiDict[str, str]) -> dict[str, Any]:
         raise ApiError(400, "invalid_parameter", f"invalid query parameter(s): {names}", details) from exc
 
 
-def encode_cursor(order: str, ts_ms: int, row_id: int) -> str:
+#: A listing position: the last row's (ts_ms, series_id, metric, pid), the records' sort order.
+Position = tuple[int, int, int, int]
+
+
+def encode_cursor(order: str, position: Position) -> str:
     """Opaque to clients; carries the order so a cursor cannot be replayed against the other one."""
-    return base64.urlsafe_b64encode(f"{order}:{ts_ms}:{row_id}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(":".join([order, *map(str, position)]).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: str) -> tuple[int, int]:
+def decode_cursor(cursor: str, order: str) -> Position:
+    """A cursor of another shape (such as one issued before records were keyed by time and GPU) is a 400."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        cursor_order, ts_text, id_text = raw.split(":")
-        position = int(ts_text), int(id_text)
+        cursor_order, *numbers = raw.split(":")
+        ts_ms, series_id, metric, pid = (int(n) for n in numbers)
+        if abs(ts_ms) >= 2 ** 63 or max(abs(series_id), abs(pid)) >= 2 ** 31 or abs(metric) >= 2 ** 15:
+            raise ValueError("beyond the key columns' types")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "invalid_parameter", "cursor is not one this service issued",
                        {"cursor": ["malformed"]}) from exc
     if cursor_order != order:
         raise ApiError(400, "invalid_parameter", f"cursor was issued for order={cursor_order}",
                        {"cursor": [f"use order={cursor_order} with this cursor"]})
-    return position
+    return ts_ms, series_id, metric, pid

@@ -1,13 +1,9 @@
 """Tables. The schema itself is owned by the Alembic migrations in ``migrations/``."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, UniqueConstraint
 
 from ..extensions import db
-
-#: SQLite only makes ``INTEGER PRIMARY KEY`` an alias of the rowid (no extra storage); BIGINT elsewhere.
-RowId = BigInteger().with_variant(Integer(), "sqlite")
-
 
 class GpuSeries(db.Model):
     """One GPU of one host: the key records point to, and the summary ``GET /gpus`` reads directly.
@@ -29,24 +25,29 @@ class GpuSeries(db.Model):
     __table_args__ = (UniqueConstraint("hostname", "gpu_index", name="uq_gpu_series_host_index"),)
 
 
+#: Tables read by key prefix: on SQLite, storing rows in the primary key's own B-tree saves the
+#: second copy of the key (rowid table + unique index) and a lookup per row (/stats' SQL: 68 -> 51 ms;
+#: records: 69 -> ~30 bytes each with the time index gone).
+_CLUSTERED = {"sqlite_with_rowid": False}
+
+
 class Record(db.Model):
-    """One crawler record. Time is UTC epoch milliseconds; ``metric`` is a ``Kind.code``."""
+    """One crawler record. Time is UTC epoch milliseconds; ``metric`` is a ``Kind.code``.
+
+    The natural key is the primary key (idempotent retries) and the only index: GPU, metric, time,
+    which is how every read and retention's deletes find rows (see query/records.py for listings
+    in time order across GPUs).
+    """
 
     __tablename__ = "records"
-    id = db.Column(RowId, primary_key=True, autoincrement=True)
-    series_id = db.Column(Integer, nullable=False)
-    metric = db.Column(SmallInteger, nullable=False)
-    ts_ms = db.Column(BigInteger, nullable=False)
-    pid = db.Column(Integer, nullable=False, default=-1)
+    __table_args__ = _CLUSTERED
+    series_id = db.Column(Integer, primary_key=True, autoincrement=False)
+    metric = db.Column(SmallInteger, primary_key=True, autoincrement=False)
+    ts_ms = db.Column(BigInteger, primary_key=True, autoincrement=False)
+    pid = db.Column(Integer, primary_key=True, autoincrement=False, default=-1)
     v1 = db.Column(Float, nullable=True)
     v2 = db.Column(Float, nullable=True)
     v3 = db.Column(Float, nullable=True)
-
-    __table_args__ = (
-        # The natural key (idempotent retries) doubles as the main query index: GPU, metric, time.
-        UniqueConstraint("series_id", "metric", "ts_ms", "pid", name="uq_records_natural_key"),
-        Index("ix_records_ts_ms", "ts_ms"),
-    )
 
 
 class _ValueStats:
@@ -62,11 +63,6 @@ class _ValueStats:
     sum3 = db.Column(Float)
     min3 = db.Column(Float)
     max3 = db.Column(Float)
-
-
-#: Small tables read by key prefix: on SQLite, storing rows in the primary key's own B-tree saves the
-#: second copy of the key (rowid table + unique index) and a lookup per row (/stats' SQL: 68 -> 51 ms).
-_CLUSTERED = {"sqlite_with_rowid": False}
 
 
 class Rollup(_ValueStats, db.Model):
