@@ -14,7 +14,7 @@ not a multiple of a touched tier's resolution cannot be answered and is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Collection
 
 from ..storage.tiers import HOUR, MINUTE, RAW, RESOLUTION_MS, Cutoffs
 
@@ -71,12 +71,12 @@ def _cover(level: int, lo: Bound, hi: Bound, bucket_ms: int | None, pieces: list
 
 
 def plan(lo: Bound, hi: Bound, bucket_ms: int | None, cuts: Cutoffs,
-         holds_data: Callable[[str, Bound, int], bool]) -> tuple[list[Piece], str]:
+         held: Collection[str]) -> tuple[list[Piece], str]:
     """The pieces to read for ``[lo, hi)`` and the resolution of the answer.
 
-    ``holds_data(tier, lo, hi)`` says whether a tier has rows in a span: with no ``start``, an older
-    tier's part is only part of the range when it holds something (else an empty history would
-    answer at hour resolution and refuse minute buckets).
+    ``held``: the rollup tiers holding data before the next finer tier's cutoff. With no ``start``,
+    an older tier's part is only part of the range when it holds something (else an empty history
+    would answer at hour resolution and refuse minute buckets).
     """
     parts = [(RAW, cuts.raw, None), (MINUTE, cuts.minute, cuts.raw), (HOUR, None, cuts.minute)]
     pieces: list[Piece] = []
@@ -86,7 +86,7 @@ def plan(lo: Bound, hi: Bound, bucket_ms: int | None, cuts: Cutoffs,
         b = until if until is not None and (hi is None or hi > until) else hi
         if not _before(a, b):
             continue
-        if level and lo is None and not holds_data(tier, a, b):
+        if level and lo is None and tier not in held:
             continue
         step = RESOLUTION_MS[tier]
         if bucket_ms is not None and bucket_ms % step:

@@ -3,7 +3,7 @@
 ``records`` is clustered on its natural key (series_id, metric, ts_ms, pid) with no index on time
 alone (it cost 17 bytes a record), so a listing across GPUs or metrics walks time in windows: each
 window is one range seek per (GPU, metric) on the key, sorted and cut to the page. The first window
-is sized from the GPUs' record rates to hold about a page; an empty stretch doubles it, so a gap
+is sized from the GPUs' record rates to hold about 1.5 pages; an empty stretch doubles it, so a gap
 in the history costs a few more seeks, never a scan. The position after a page is the last row's
 (ts_ms, series_id, metric, pid): every page is as cheap as the first, and none skips or repeats a
 row when records arrive between pages.
@@ -39,7 +39,7 @@ def _first_window(series: dict[int, Series], kinds: int, wanted: int) -> int:
     """Milliseconds expected to hold ``wanted`` rows at these GPUs' average record rate."""
     rows = sum(s.record_count for s in series.values()) * kinds / len(KINDS)
     spread = max(s.last_ts_ms for s in series.values()) - min(s.first_ts_ms for s in series.values())
-    return max(_MIN_WINDOW_MS, int(wanted * spread / rows) if rows else spread + 1)
+    return max(_MIN_WINDOW_MS, int(1.5 * wanted * spread / rows) if rows else spread + 1)
 
 
 def _scan(terms: list[Any], lo: int, hi: int, order: str, wanted: int, window: int) -> list[Any]:
