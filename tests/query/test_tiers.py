@@ -165,3 +165,15 @@ def test_exact_retention_edges_on_ingest(tiered):
     with tiered.app_context():
         result = run_retention(db.engine, DEFAULT, chunk_rows=100, now_ms=NOW_MS)
     assert (result.records, result.minutes, result.hours) == (0, 0, 0)
+
+
+def test_importing_an_old_file_reports_what_only_the_rollups_kept(tiered, tmp_path):
+    import orjson
+
+    path = tmp_path / "old.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in power(RECENT_MINUTES + [(NOW_MS - 800 * DAY, 1.0)])))
+    result = tiered.test_cli_runner().invoke(args=["metrics", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert ("19 lines, 0 records loaded, 0 duplicates, 0 lines skipped, 18 older than raw retention kept only "
+            "as rollups, 1 older than every tier dropped") in result.output
+    assert_minute_answers(tiered.test_client())
