@@ -80,7 +80,7 @@ class MetricsQuerySchema(SeriesFilterSchema):
     limit = fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_LIMIT),
                            metadata={"description": f"Page size, default {DEFAULT_LIMIT}, max {MAX_LIMIT}"})
     order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="asc",
-                          metadata={"description": "By timestamp (ties by id)"})
+                          metadata={"description": "By timestamp (ties by GPU, metric and pid)"})
     cursor = fields.String(metadata={"description": "Opaque `next_cursor` of the previous page"})
     aggregate = fields.String(validate=validate.OneOf(AGGREGATES),
                               metadata={"description": "Aggregate instead of listing; needs `metric`"})
