@@ -5,22 +5,34 @@ greenlet (a few tens of KB) instead of an OS thread, so thousands of live client
 without starving plain HTTP requests.
 """
 import gc
-import os
+import sys
+from pathlib import Path
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
-workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-# Concurrent connections per worker (gevent / gthread): WebSocket clients plus HTTP requests.
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the gunicorn script's own folder comes first
+from config import ConfigError, load_environment  # noqa: E402
+
+# The master validates the whole environment before it forks a worker: a worker exiting on a bad
+# value would only be forked again, so the one-line error must come from here.
+try:
+    _settings = load_environment()
+except ConfigError as exc:
+    raise SystemExit(str(exc)) from None
+
+bind = f"0.0.0.0:{_settings['PORT']}"
+worker_class = _settings["GUNICORN_WORKER_CLASS"]
+workers = _settings["GUNICORN_WORKERS"]
+threads = _settings["GUNICORN_THREADS"]
+# Concurrent connections per worker (gevent / gthread): WebSocket clients (at most WS_MAX_CLIENTS,
+# 15,000) plus HTTP requests, which keep the remaining 5,000 slots however many streams are open.
+worker_connections = _settings["GUNICORN_WORKER_CONNECTIONS"]
 backlog = 4096
 # Live streams are long-lived; the arbiter's timeout is a heartbeat, not a request deadline in gevent.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+timeout = _settings["GUNICORN_TIMEOUT"]
 graceful_timeout = 5
 keepalive = 5
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+accesslog = _settings["GUNICORN_ACCESS_LOG"] or None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _settings["LOG_LEVEL"].lower()
 # No preload: each worker must create its app (and its sampler threads) after the fork.
 preload_app = False
 
@@ -42,3 +54,12 @@ def post_worker_init(worker):
         app.extensions["sampler_hub"].start()
     if app.config["BACKGROUND_JOBS_ENABLED"]:
         app.extensions["background_jobs"].start()
+
+
+def worker_exit(server, worker):
+    """On SIGTERM, after the last request has been answered: commit whatever is still queued for the
+    writer thread (an acknowledged record is already committed; this saves the unanswered ones)."""
+    app = getattr(worker, "wsgi", None)
+    queue = getattr(app, "extensions", {}).get("write_queue")
+    if queue is not None and not queue.close(timeout=graceful_timeout):
+        server.log.warning("worker %s exited with writes still queued", worker.pid)

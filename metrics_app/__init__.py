@@ -12,7 +12,7 @@ import logging
 
 from flask import Flask
 
-from config import Config
+from config import environment_config
 
 from . import docs, errors, ingest, jobs, live, query, service, storage
 from .auth import init_auth
@@ -23,9 +23,10 @@ from .extensions import cors, hub, sock
 from .websocket import init_websockets
 
 
-def create_app(config_class: type = Config) -> Flask:
+def create_app(config_class: type | None = None) -> Flask:
+    """Without ``config_class``: the validated environment (``config.ConfigError`` names a bad variable)."""
     app = Flask(__name__)
-    app.config.from_object(config_class)
+    app.config.from_object(config_class or environment_config())
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

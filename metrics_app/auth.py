@@ -1,4 +1,4 @@
-"""Shared-secret bearer tokens: ``INGEST_TOKEN`` guards what writes history, ``READ_TOKEN`` what reads
+"""Shared-secret tokens: ``INGEST_TOKEN`` guards what writes history, ``READ_TOKEN`` what reads
 metrics. Each is one token or a list (several at once let a token be rotated without downtime); an
 empty one leaves its group open, as before auth existed.
 
@@ -7,8 +7,11 @@ later is protected as soon as ``READ_TOKEN`` is set; only the endpoints named op
 health checks (load balancers carry no token), the API documents (they describe how to authenticate
 and hold no data), and page shells whose data comes from protected endpoints.
 
-Browsers cannot set headers on a WebSocket, so the live stream's handshake also takes ``?token=``.
-Nowhere else: a URL ends up in proxy and access logs, and every other client can send the header.
+A token is sent as ``Authorization: Bearer <token>`` or, as the C++ crawler and its FastAPI backend
+do, as ``X-API-Key: <token>``; both are checked against the same lists in the same way (the Bearer
+header first when both are sent). Browsers cannot set headers on a WebSocket, so the live stream's
+handshake also takes ``?token=``. Nowhere else: a URL ends up in proxy and access logs, and every
+other client can send a header.
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ def _presented_token(allow_query: bool) -> str | None:
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    if key := request.headers.get("X-API-Key", "").strip():
+        return key
     if allow_query and request.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
         return request.args.get("token") or None
     return None
@@ -58,15 +63,23 @@ def require_token() -> Response | None:
     """Before every request, WebSocket handshakes included (refused before the upgrade)."""
     if request.endpoint is None or request.method == "OPTIONS":  # 404/405, and CORS preflights carry no token
         return None
-    setting = token_setting(request.endpoint)
+    return token_refusal(request.endpoint)
+
+
+def token_refusal(endpoint: str) -> Response | None:
+    """The 401 for this request to ``endpoint``, or None when its tokens (if any) allow it. Also asked
+    for a request that never reached its route (a plain GET on a WebSocket endpoint): the 401 comes
+    before saying what else is wrong with it."""
+    setting = token_setting(endpoint)
     tokens = current_app.config[setting] if setting else []
     if not tokens:
         return None
-    presented = _presented_token(request.endpoint in QUERY_TOKEN_ENDPOINTS)
+    presented = _presented_token(endpoint in QUERY_TOKEN_ENDPOINTS)
     if presented is not None and token_matches(presented, tokens):
         return None
-    response = error_response(401, "unauthorized", f"This endpoint needs 'Authorization: Bearer <token>' with a "
-                              f"token from {setting}." if presented is None else "The bearer token is not valid.")
+    response = error_response(401, "unauthorized", f"This endpoint needs 'Authorization: Bearer <token>' or "
+                              f"'X-API-Key: <token>' with a token from {setting}." if presented is None
+                              else "The token (Authorization: Bearer or X-API-Key) is not valid.")
     response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"' + (
         "" if presented is None else ', error="invalid_token"')
     return response

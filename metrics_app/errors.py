@@ -8,6 +8,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .jsonio import json_response
+from .storage.write_queue import WriteUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.error, exc.message, exc.details)
+
+    @app.errorhandler(WriteUnavailable)
+    def _write_unavailable(exc: WriteUnavailable) -> Response:
+        # Locked or lost database, a full queue, shutdown: nothing was stored, and a retry is safe.
+        response = error_response(503, exc.error, str(exc))
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

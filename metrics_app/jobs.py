@@ -1,7 +1,8 @@
 """Background writers: the retention job, the JSONL file tailers and the local GPU recorder.
 
 Every gunicorn worker builds the app, but these must run in one process only: each tick first tries
-to become the leader by taking an ``flock`` that it then keeps for life. When the leader dies the
+to become the leader by taking an ``flock`` that it then keeps for life (every run is reported in
+``job_status``, for /health). When the leader dies the
 kernel drops its lock and another worker takes over on its next tick. (The lock file is local, so
 with PostgreSQL shared by several hosts, enable the jobs on one host only.)
 
@@ -16,14 +17,17 @@ import logging
 import os
 import tempfile
 import threading
+from functools import partial
 from typing import Callable
 
 from flask import Flask
 
+from . import job_status
 from .extensions import db
 from .ingest.tailer import FileTailer
 from .recording.recorder import LocalRecorder
 from .sampling.runner import PeriodicThread
+from .storage import write_queue
 from .storage.retention import retention_job
 
 log = logging.getLogger(__name__)
@@ -83,6 +87,7 @@ class BackgroundJobs:
         ]
         self._threads: list[PeriodicThread] = []
         self._start_lock = threading.Lock()
+        self.status = job_status.init_app(app)
 
     def _as_leader(self, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -92,11 +97,9 @@ class BackgroundJobs:
         return run
 
     def _poll_tailers(self) -> None:
+        """Each tailer is a job of its own for /health; one file's trouble does not stop the other."""
         for tailer in self.tailers:
-            try:
-                tailer.poll(db.engine)
-            except Exception:  # noqa: BLE001 - one file's trouble must not stop the other
-                log.exception("tailer %s failed; retrying next poll", tailer.name)
+            self.status.register(f"tailer-{tailer.name}").run(lambda: tailer.poll(write_queue(self.app)))
 
     def start(self) -> None:
         if self._threads:  # runs before every request outside gunicorn: no lock once started
@@ -104,12 +107,18 @@ class BackgroundJobs:
         with self._start_lock:
             if self._threads:
                 return
-            config = self.app.config
-            jobs = [("retention", config["RETENTION_CLEAN_INTERVAL_SEC"], retention_job)]
+            config, reported = self.app.config, self.status.register
+            jobs = []
+            if config["METRICS_RETENTION_HOURS"] > 0:
+                jobs.append(("retention", config["RETENTION_CLEAN_INTERVAL_SEC"],
+                             partial(reported("retention").run, retention_job)))
+            else:
+                log.info("METRICS_RETENTION_HOURS=0: records are kept forever (no retention job)")
             if self.tailers:
                 jobs.append(("file-tailers", config["FILE_POLL_INTERVAL_SEC"], self._poll_tailers))
             if config["RECORD_INTERVAL_SEC"] > 0:
-                jobs.append(("local-recorder", config["RECORD_INTERVAL_SEC"], LocalRecorder().record))
+                jobs.append(("local-recorder", config["RECORD_INTERVAL_SEC"],
+                             partial(reported("local-recorder").run, LocalRecorder().record)))
             for name, interval, job in jobs:
                 thread = PeriodicThread(name, interval, self._as_leader(job))
                 thread.start()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from metrics_app.sampling.gpu_fields import blank_gpu
+
 
 class StaticSource:
     """A source that returns a fixed fragment, or raises what it is told to."""
@@ -37,8 +39,9 @@ HOST_FRAGMENT = {
 
 
 def gpu_entry(index: int, **fields: Any) -> dict[str, Any]:
-    """A GPU entry as the readers produce it (seed fields plus the multi-GPU extras)."""
-    entry = {
+    """A GPU entry as the readers produce it: every key, the health and depth ones unknown (null)."""
+    entry = blank_gpu(index, "NVIDIA")
+    entry |= {
         "index": index, "uuid": f"GPU-{index:08d}", "model": "NVIDIA GeForce RTX 4090", "vendor": "NVIDIA",
         "memoryTotal": 25769803776, "memoryUsed": 12884901888, "memoryFree": 12884901888,
         "memoryPercent": 50.0, "utilization": 75.0, "memoryUtilization": 60.0, "temperature": 65,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Where tests/conftest.py tells servers the session's migrated SQLite template is.
+SQLITE_TEMPLATE_VARIABLE = "TEST_SQLITE_TEMPLATE"
 
 
 def free_port() -> int:
@@ -37,15 +40,27 @@ class GunicornServer:
             **env,
         }
         self.env.pop("TEST_DATABASE_URL", None)
+        self.env.pop(SQLITE_TEMPLATE_VARIABLE, None)
         self.process: subprocess.Popen | None = None
 
     def url(self, path: str = "/", scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
 
+    def provide_database(self) -> None:
+        """Every database a server gets is migrated already, so no start runs ``flask db upgrade``: the
+        session's (``database_url``, shared with the in-process app, or on PostgreSQL the default), an
+        existing file (a restart), or a new SQLite file copied from the session's migrated template."""
+        url = self.env["DATABASE_URL"]
+        path = Path(url.removeprefix("sqlite:///"))
+        if url.startswith("sqlite:///") and not path.exists():
+            template = os.environ.get(SQLITE_TEMPLATE_VARIABLE)
+            if not template:
+                raise RuntimeError(f"{SQLITE_TEMPLATE_VARIABLE} is unset: test servers run under tests/conftest.py, "
+                                   "which migrates the session's SQLite template")
+            shutil.copyfile(template, path)
+
     def start(self) -> "GunicornServer":
-        if (ROOT / "migrations").is_dir():
-            subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
-                           env={**self.env, "SAMPLERS_ENABLED": "false"}, check=True, capture_output=True)
+        self.provide_database()
         self.log = open(self.workdir / f"gunicorn-{self.port}.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],

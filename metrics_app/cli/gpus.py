@@ -21,8 +21,11 @@ SOURCES_FACTORY_KEY = "gpu_sources_factory"
 MIB = 1024 * 1024
 _UNITS = {"memoryPercent": "%", "utilization": "%", "memoryUtilization": "%", "fanSpeed": "%",
           "temperature": "°C", "powerDraw": "W", "powerLimit": "W",
-          "graphicsClock": "MHz", "smClock": "MHz", "memoryClock": "MHz"}
-_HEADER_KEYS = ("index", "model", "vendor", "uuid", "unsupported")
+          "graphicsClock": "MHz", "smClock": "MHz", "memoryClock": "MHz",
+          "pcieTxBytesPerSec": "B/s", "pcieRxBytesPerSec": "B/s", "powerDrawAverageWatts": "W",
+          "powerDrawInstantWatts": "W", "energyJoules": "J", "encoderUtilization": "%", "decoderUtilization": "%",
+          "memoryTemperatureCelsius": "°C"}
+_HEADER_KEYS = ("index", "model", "vendor", "uuid", "unsupported", "fieldErrors")
 
 gpus_cli = AppGroup("gpus", help="Inspect the GPU readers.")
 
@@ -51,27 +54,50 @@ def _value(key: str, value: Any) -> str:
 def _processes(procs: list[dict[str, Any]]) -> str:
     def memory(used: int | None) -> str:
         return "?" if used is None else f"{used / MIB:.0f} MiB"
-    return "; ".join(f"{p['pid']} {p['name'] or '?'} {memory(p['usedMemory'])}" for p in procs) or "none"
+
+    def busy(p: dict[str, Any]) -> str:
+        sm, mem = (("?" if v is None else v) for v in (p.get("smUtilization"), p.get("memUtilization")))
+        return "" if sm == mem == "?" else f" sm {sm} % mem {mem} %"
+    return "; ".join(f"{p['pid']} {p['name'] or '?'} {memory(p['usedMemory'])}{busy(p)}" for p in procs) or "none"
+
+
+def _xid(xid: dict[str, Any]) -> str:
+    if not xid["count"]:
+        return "none since start"
+    return f"{xid['count']} since start, last XID {xid['last']} at {xid['lastAt']}"
+
+
+def _shown(key: str, value: Any) -> str:
+    """One field as printed; a null is "--" whatever the field (a failed GPU has every field null)."""
+    if value is None:
+        return "--"
+    if key == "processes":
+        return _processes(value)
+    if key == "migDevices":
+        return "; ".join(f"[{m['index']}] {m['uuid']} {_value('memoryUsed', m['memoryUsed'])} used of "
+                         f"{_value('memoryTotal', m['memoryTotal'])}" for m in value) or "none"
+    if key == "throttleReasons":
+        return ", ".join(value) or "none"
+    if key == "xidErrors":
+        return _xid(value)
+    return _value(key, value)
 
 
 def _gpu_lines(gpu: dict[str, Any]) -> list[str]:
     lines = [f"GPU {gpu['index']}  {gpu['model']}  [{gpu['vendor']}]  uuid {gpu['uuid']}"]
-    unsupported = gpu["unsupported"]
+    unsupported, errors = gpu.get("unsupported") or {}, gpu.get("fieldErrors") or {}
     for key in GPU_KEYS:
         if key in _HEADER_KEYS:
             continue
-        value = gpu[key]
         if key in unsupported:
             shown = f"-- unsupported: {unsupported[key]}"
-        elif key == "processes":
-            shown = _processes(value)
-        elif key == "migDevices":
-            shown = "; ".join(f"[{m['index']}] {m['uuid']} {_value('memoryUsed', m['memoryUsed'])} used of "
-                              f"{_value('memoryTotal', m['memoryTotal'])}" for m in value) or "none"
+        elif key in errors:
+            shown = f"-- failed: {errors[key]}"
         else:
-            shown = "--" if value is None else _value(key, value)
-        lines.append(f"    {key:<18} {shown}")
-    lines.append(f"    {'unsupported':<18} {', '.join(f'{k}={v}' for k, v in unsupported.items()) or 'none'}")
+            shown = _shown(key, gpu.get(key))
+        lines.append(f"    {key:<24} {shown}")
+    for key, found in (("unsupported", unsupported), ("fieldErrors", errors)):
+        lines.append(f"    {key:<24} {', '.join(f'{k}={v}' for k, v in found.items()) or 'none'}")
     return lines
 
 

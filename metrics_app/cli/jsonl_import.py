@@ -1,5 +1,6 @@
 """Loading a crawler's JSONL file (``flask metrics import``): every good line stored, every bad one
-reported by line number, none of them stopping the rest.
+reported by line number, none of them stopping the rest. Rows go through the app's writer queue,
+like every other producer's, so an import beside a running server shares its one writer per process.
 
 Lines are validated one by one with ingest's own ``load_batch`` (so a line is accepted exactly when
 ``POST /metrics`` would accept it) and stored ``batch_rows`` at a time with ``store_rows`` (so a
@@ -12,13 +13,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
-from sqlalchemy.engine import Engine
-
 from ..errors import ApiError
 from ..ingest.service import parse_json
 from ..ingest.validation import load_batch
-from ..storage.engine import write_tx
-from ..storage.writer import Row, store_rows
+from ..storage.write_queue import WriteQueue
+from ..storage.writer import Row
 
 BATCH_ROWS = 5_000
 _QUOTED = re.compile(r"'[^']*'")
@@ -49,15 +48,14 @@ class ImportSummary:
 
 
 class JsonlImport:
-    def __init__(self, engine: Engine, max_batch: int, batch_rows: int = BATCH_ROWS,
+    def __init__(self, writer: WriteQueue, max_batch: int, batch_rows: int = BATCH_ROWS,
                  progress: Callable[[int], None] = lambda _bytes: None) -> None:
-        self.engine, self.max_batch, self.batch_rows, self.progress = engine, max_batch, batch_rows, progress
+        self.writer, self.max_batch, self.batch_rows, self.progress = writer, max_batch, batch_rows, progress
         self.summary = ImportSummary()
 
     def _store(self, rows: list[Row]) -> None:
         if rows:
-            with write_tx(self.engine) as conn:
-                result = store_rows(conn, rows)
+            result = self.writer.submit(rows)
             self.summary.loaded += result.saved
             self.summary.duplicates += result.duplicates
             self.summary.rollup_only += result.rollup_only

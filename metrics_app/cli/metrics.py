@@ -13,14 +13,13 @@ from typing import Any, BinaryIO
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import MultiDict
 
 from ..errors import ApiError
-from ..extensions import db
 from ..query.export import Export
 from ..query.params import MetricsQuerySchema, parse_args
 from ..query.series import find_series
+from ..storage import WriteUnavailable, write_queue
 from .jsonl_import import BATCH_ROWS, ImportSummary, JsonlImport
 
 metrics_cli = AppGroup("metrics", help="Import and export crawler history.")
@@ -53,12 +52,12 @@ def import_command(path: str, batch_rows: int, show_skipped: int) -> None:
     """Load a crawler's JSONL file (one record per line); bad lines are skipped and reported."""
     with open(path, "rb") as stream, click.progressbar(length=os.path.getsize(path), label="importing",
                                                        file=sys.stderr) as bar:
-        job = JsonlImport(db.engine, current_app.config["MAX_BATCH"], batch_rows, bar.update)
+        job = JsonlImport(write_queue(), current_app.config["MAX_BATCH"], batch_rows, bar.update)
         try:
             summary = job.run(stream)
-        except OperationalError as exc:
+        except WriteUnavailable as exc:
             raise click.ClickException(f"the database refused the write after {job.summary.loaded} records "
-                                       f"(line {job.summary.lines}): {exc.orig}") from None
+                                       f"(line {job.summary.lines}): {exc}") from None
     _print_summary(path, summary, show_skipped)
 
 

@@ -39,13 +39,14 @@ def add_live_paths(spec: APISpec) -> None:
         "responses": {"200": _json({"type": "object"}, "Service description")}}})
     spec.path(path="/api/metrics", operations={"get": {
         "tags": live, "summary": "Latest snapshot of this host's CPU, memory and GPUs",
-        "responses": {"200": _json({"type": "object"}, "The latest snapshot"),
+        "responses": {"200": _json("SnapshotSchema", "The latest snapshot"),
                       "503": _error("The sampler has not produced a snapshot yet")}}})
     spec.path(path="/api/metrics/history", operations={"get": {
         "tags": live, "summary": "Snapshots of the last seconds, oldest first",
         "parameters": [{"in": "query", "name": "seconds", "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True},
                         "description": "How far back; capped at HISTORY_SECONDS"}],
-        "responses": {"200": _json({"type": "array", "items": {"type": "object"}}, "Snapshots"),
+        "responses": {"200": _json({"type": "array", "items": {"$ref": "#/components/schemas/SnapshotSchema"}},
+                                   "Snapshots"),
                       "400": _error("seconds is not a positive number")}}})
     spec.path(path="/api/health", operations={"get": {
         "tags": live, "summary": "Health of the samplers (one entry per hardware source)",
@@ -59,15 +60,25 @@ def add_live_paths(spec: APISpec) -> None:
                       "426": _error("Not a WebSocket upgrade")}}})
 
 
-def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str]) -> None:
-    """Seed 003 write side: crawlers on other machines send records (``record_schemas``: kind -> name)."""
-    refs = {kind: f"#/components/schemas/{name}" for kind, name in record_schemas.items()}
-    record = {"oneOf": [{"$ref": ref} for ref in refs.values()],
-              "discriminator": {"propertyName": "metric", "mapping": refs}}
+def _vocabulary(key: str, schemas: dict[str, str]) -> dict[str, Any]:
+    refs = {kind: f"#/components/schemas/{name}" for kind, name in schemas.items()}
+    return {"oneOf": [{"$ref": ref} for ref in refs.values()], "discriminator": {"propertyName": key, "mapping": refs}}
+
+
+def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str], crawler_schemas: dict[str, str]) -> None:
+    """Seed 003 write side: crawlers on other machines send records (kind -> schema name, for the
+    crawler-ingest API's records by ``metric`` and the C++ crawler's by ``metricType``)."""
+    record = {"oneOf": [_vocabulary("metric", record_schemas), _vocabulary("metricType", crawler_schemas)]}
     spec.path(path="/metrics", operations={"post": {
         "tags": ["history"], "summary": "Store one record or an array of records (all or nothing)",
-        "description": "The schema is chosen by `metric`. Sending the same records again stores nothing "
-                       "twice (natural key: hostname, gpuIndex, metric, timestamp, pid), so retries are safe.",
+        "description": "The schema is chosen by `metric`, or for the C++ crawler's records by `metricType` "
+                       "(a `gpu` record is stored as the memory, utilization, temperature, power and clocks "
+                       "records it carries; counts in the answer are of stored records). A GPU is identified "
+                       "by hostname and gpuId, else hostname and gpuIndex, else by hostname alone. A body "
+                       "that is invalid JSON only because backslashes in strings start no escape (Windows "
+                       "paths written unescaped) is stored with those backslashes doubled. Sending the same "
+                       "records again stores nothing twice (natural key: GPU, metric, timestamp, pid), so "
+                       "retries are safe.",
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"oneOf": [record, {"type": "array", "items": record}]}}}},
         "responses": {"201": _json({"type": "object", "properties": {
@@ -83,8 +94,9 @@ def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str]) -> None:
     spec.path(path="/ws/ingest", operations={"get": {
         "tags": ["history"], "summary": "WebSocket: stream records like POST /metrics",
         "description": 'Each message (object or array) is answered {"type": "ack", "saved": n} or '
-                       '{"type": "error", ...}.',
-        "responses": {"101": {"description": "Switching protocols"}}}})
+                       '{"type": "error", ...}. A plain HTTP GET is answered 426.',
+        "responses": {"101": {"description": "Switching protocols"},
+                      "426": _error("Not a WebSocket upgrade")}}})
 
 
 def add_query_paths(spec: APISpec) -> None:

@@ -10,13 +10,14 @@ from marshmallow import Schema
 
 from .. import service
 from ..auth import token_setting
-from ..ingest.schemas import SCHEMA_CLASSES, StrictNumber, UtcTimestamp
+from ..ingest.schemas import CRAWLER_SCHEMA_CLASSES, SCHEMA_CLASSES, LabelsSchema, StrictNumber, UtcTimestamp
 from . import schemas
 from .paths import add_ingest_paths, add_live_paths, add_query_paths
 
 OPENAPI_VERSION = "3.0.3"
 _RESPONSE_SCHEMAS = (schemas.ErrorSchema, schemas.MetricsPageSchema, schemas.AggregateSchema,
-                     schemas.BucketSeriesSchema, schemas.GpuListSchema, schemas.StatsSchema, schemas.HealthSchema)
+                     schemas.BucketSeriesSchema, schemas.GpuListSchema, schemas.StatsSchema, schemas.HealthSchema,
+                     schemas.SnapshotSchema)
 
 
 def _schema_name(schema: type[Schema] | Schema) -> str:
@@ -30,8 +31,15 @@ def _strict_number(self: Any, field: Any, **_kwargs: Any) -> dict[str, Any]:
     return {"type": "integer"} if isinstance(field, StrictNumber) and field.integer else {}
 
 
-def build_spec(record_schemas: dict[str, type[Schema]]) -> dict[str, Any]:
-    """``record_schemas``: the ingest schema of each metric kind, for the POST /metrics body."""
+def _any_of(schema: type[LabelsSchema]) -> dict[str, Any]:
+    """A record that must carry one of several optional fields (clocks) says so in the document too."""
+    return {"anyOf": [{"required": [name]} for name in schema.any_of]} if schema.any_of else {}
+
+
+def build_spec(record_schemas: dict[str, type[LabelsSchema]],
+               crawler_schemas: dict[str, type[LabelsSchema]]) -> dict[str, Any]:
+    """The ingest schema of each kind of both vocabularies (by ``metric``, and the C++ crawler's by
+    ``metricType``), for the POST /metrics body."""
     plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
     spec = APISpec(
         title="GPU metrics service", version=service.VERSION, openapi_version=OPENAPI_VERSION,
@@ -47,10 +55,11 @@ def build_spec(record_schemas: dict[str, type[Schema]]) -> dict[str, Any]:
     plugin.converter.add_attribute_function(_strict_number)
     for schema in _RESPONSE_SCHEMAS:
         spec.components.schema(_schema_name(schema), schema=schema)
-    for schema in record_schemas.values():
-        spec.components.schema(_schema_name(schema), schema=schema)
+    for schema in (*record_schemas.values(), *crawler_schemas.values()):
+        spec.components.schema(_schema_name(schema), component=_any_of(schema), schema=schema)
     add_live_paths(spec)
-    add_ingest_paths(spec, {kind: _schema_name(s) for kind, s in record_schemas.items()})
+    add_ingest_paths(spec, {kind: _schema_name(s) for kind, s in record_schemas.items()},
+                     {kind: _schema_name(s) for kind, s in crawler_schemas.items()})
     add_query_paths(spec)
     return spec.to_dict()
 
@@ -63,12 +72,14 @@ def document_auth(document: dict[str, Any], app: Flask) -> dict[str, Any]:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             if (path, method) in protected:
-                operation["security"] = [{"bearerAuth": []}]
+                operation["security"] = [{"bearerAuth": []}, {"apiKeyAuth": []}]  # either
                 operation["responses"]["401"] = {
-                    "description": "Missing or wrong bearer token",
+                    "description": "Missing or wrong token (Authorization: Bearer or X-API-Key)",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorSchema"}}}}
     if protected:
-        document["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+        document["components"]["securitySchemes"] = {
+            "bearerAuth": {"type": "http", "scheme": "bearer"},
+            "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     return document
 
 
@@ -76,5 +87,5 @@ def spec_for(app: Flask) -> dict[str, Any]:
     """Built on first use and kept: the document depends only on code and configuration."""
     cached = app.extensions.get("openapi_spec")
     if cached is None:
-        cached = app.extensions["openapi_spec"] = document_auth(build_spec(SCHEMA_CLASSES), app)
+        cached = app.extensions["openapi_spec"] = document_auth(build_spec(SCHEMA_CLASSES, CRAWLER_SCHEMA_CLASSES), app)
     return cached

@@ -5,12 +5,11 @@ from typing import Any
 
 import orjson
 from flask import current_app
-from sqlalchemy.exc import OperationalError
 
 from ..errors import ApiError
-from ..extensions import db
-from ..storage.engine import write_tx
-from ..storage.writer import StoreResult, store_rows
+from ..storage import write_queue
+from ..storage.writer import StoreResult
+from .json_repair import count_repair, double_lone_backslashes
 from .validation import load_batch
 
 
@@ -20,15 +19,19 @@ def parse_json(raw: bytes | str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"Body is not valid JSON: {exc}") from None
+        error = exc
+    repaired = double_lone_backslashes(raw)  # Windows paths written unescaped (json_repair)
+    if repaired is not None:
+        try:
+            payload = orjson.loads(repaired)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            count_repair()
+            return payload
+    raise ApiError(400, "invalid_json", f"Body is not valid JSON: {error}") from None
 
 
 def ingest_payload(payload: Any) -> StoreResult:
-    rows = load_batch(payload, current_app.config["MAX_BATCH"])
-    try:
-        with write_tx(db.engine) as conn:
-            return store_rows(conn, rows)
-    except OperationalError as exc:
-        # SQLite still locked after the busy timeout, or the database is down: the crawler should retry.
-        raise ApiError(503, "database_unavailable", "The database could not take the write; retry later.",
-                       str(exc.orig)[:200]) from None
+    """Validated here, on the caller's greenlet; stored by the writer thread, returned once committed."""
+    return write_queue().submit(load_batch(payload, current_app.config["MAX_BATCH"]))

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ApiError
-from ..storage.engine import write_tx
 from ..storage.status import TAILERS, now_ms
-from ..storage.writer import Row, dialect_insert, store_rows
+from ..storage.write_queue import WriteQueue
+from ..storage.writer import Row, dialect_insert
 from .service import parse_json
 from .validation import load_batch
 
@@ -43,13 +43,13 @@ class FileTailer:
             self._file.close()
             self._file = None
 
-    def poll(self, engine: Engine) -> int:
+    def poll(self, writer: WriteQueue) -> int:
         """Read every complete new line; returns how many records were stored."""
         if not self._loaded:
-            self._load(engine)
+            self._load(writer.engine)
         if self._file is None and not self._open():
             return 0
-        stored = self._drain(engine)
+        stored = self._drain(writer)
         try:
             on_disk = os.stat(self.path)
         except FileNotFoundError:
@@ -58,12 +58,12 @@ class FileTailer:
             log.info("tailer %s: %s was rotated; reading the new file from the start", self.name, self.path)
             self.close()
             if self._open():
-                stored += self._drain(engine)
+                stored += self._drain(writer)
         elif on_disk.st_size < self.offset:
             log.warning("tailer %s: %s was truncated; reading from the start", self.name, self.path)
             self._restart_at_top(on_disk.st_ino)
             self._file.seek(0)
-            stored += self._drain(engine)
+            stored += self._drain(writer)
         return stored
 
     def _load(self, engine: Engine) -> None:
@@ -108,7 +108,7 @@ class FileTailer:
                             self.name, self.path, self.line_no, reason)
         return rows
 
-    def _drain(self, engine: Engine) -> int:
+    def _drain(self, writer: WriteQueue) -> int:
         stored = 0
         while True:
             data = self._file.read(self.chunk_bytes)
@@ -121,9 +121,8 @@ class FileTailer:
             before = (self.line_no, self.records_ok, self.malformed, self.last_error)
             rows = self._parse(data[:end].split(b"\n")[:-1])
             try:
-                with write_tx(engine) as conn:
-                    stored += store_rows(conn, rows).saved
-                    self._save(conn, self.offset + end)
+                offset = self.offset + end
+                stored += writer.submit(rows, on_commit_tx=lambda conn: self._save(conn, offset)).saved
             except Exception:
                 self.line_no, self.records_ok, self.malformed, self.last_error = before
                 self._file.seek(self.offset)

@@ -16,9 +16,10 @@ from marshmallow import Schema, ValidationError, fields
 from marshmallow.validate import ContainsNoneOf, Length, OneOf, Range
 
 from ..errors import ApiError
-from ..storage.kinds import KINDS, NO_PID
+from ..storage.kinds import KINDS, NO_PID, missing_pid
 from ..storage.writer import Row
-from .schemas import BASE_SCHEMA, SCHEMAS, StrictNumber, UtcTimestamp
+from .schemas import (BASE_SCHEMA, CRAWLER_BASE_SCHEMA, CRAWLER_RECORDS, CRAWLER_SCHEMAS, KIND_FIELDS, SCHEMAS,
+                      StrictNumber, Target, UtcTimestamp)
 
 log = logging.getLogger(__name__)
 Check = Callable[[Any], Any]
@@ -56,26 +57,31 @@ def _validator_check(validator: Any) -> Check:
 
 
 def _number_check(field: StrictNumber) -> Check | None:
-    """The hot case, fused: a number with one closed, finite range. The range test also rejects NaN
-    and infinities, exactly as ``to_number`` does; None when the field is not of that shape."""
+    """The hot case, fused: a number (or null where allowed) with one closed, finite range. The range
+    test also rejects NaN and infinities, exactly as ``to_number`` does; None when the field is not of
+    that shape."""
     ranges = [v for v in field.validators if isinstance(v, Range)]
-    if field.allow_none or len(field.validators) != 1 or len(ranges) != 1:
+    if len(field.validators) != 1 or len(ranges) != 1:
         return None
     bound = ranges[0]
     if bound.min is None or bound.max is None or not (bound.min_inclusive and bound.max_inclusive):
         return None
-    low, high = bound.min, bound.max
+    low, high, allow_none = bound.min, bound.max, field.allow_none
     if field.integer:
-        def check_int(value: Any) -> int:
+        def check_int(value: Any) -> int | None:
             if type(value) is int and low <= value <= high:
                 return value
+            if value is None and allow_none:
+                return None
             raise Rejected
         return check_int
 
-    def check_float(value: Any) -> float:
+    def check_float(value: Any) -> float | None:
         kind = type(value)
         if (kind is float or kind is int) and low <= value <= high:
             return float(value)
+        if value is None and allow_none:
+            return None
         raise Rejected
     return check_float
 
@@ -138,23 +144,64 @@ def _field_check(field: fields.Field) -> Check:
     return check
 
 
-#: Where each schema attribute lands in a ``Row`` (a kind's own value fields go to v1..v3).
-_ROW_SLOTS = {name: i for i, name in enumerate(("hostname", "gpuIndex", "gpuId", "gpuName", "metric", "timestamp", "pid"))}
+#: Row slots: the labels every output row of a record shares, then each output's own columns.
+_LABEL_SLOTS = {"hostname": 0, "gpuIndex": 1, "gpuId": 2, "gpuName": 3, "metric": 4, "metricType": 4, "timestamp": 5}
+_OWN_TEMPLATE = (NO_PID, None, None, None, None)  # pid, v1, v2, v3, name
+_OWN_SLOTS = {"pid": 0, "name": 4}
+
+
+def _targets(vocabulary: str, kind: str) -> dict[str, Target]:
+    """Each own field of a record kind and where it lands (the crawler-ingest API's fields land on themselves)."""
+    if vocabulary == "metricType":
+        return CRAWLER_RECORDS[kind]
+    return {name: Target(kind, name) for name in KIND_FIELDS[kind]}
+
+
+def _own_slot(target: Target) -> int:
+    if target.field in _OWN_SLOTS:
+        return _OWN_SLOTS[target.field]
+    return 1 + KINDS[target.kind].fields.index(target.field)
+
+
+def _divided(check: Check, divisor: int) -> Check:
+    if divisor == 1:
+        return check
+
+    def divide(value: Any) -> Any:
+        value = check(value)
+        return None if value is None else value / divisor
+    return divide
 
 
 class FastPlan:
-    """One kind's compiled checks: ``load(record)`` returns the Row marshmallow's load would lead to,
-    or raises Rejected. Records are filled straight into the Row's slots, with no dict in between."""
+    """One record kind's compiled checks: ``load(record)`` returns the Rows marshmallow's load would
+    lead to (one for the crawler-ingest API's kinds, five for the C++ crawler's ``gpu``), or raises Rejected.
 
-    def __init__(self, kind: str, schema: Schema) -> None:
-        self.code = KINDS[kind].code
-        value_slots = {name: 7 + i for i, name in enumerate(KINDS[kind].fields)}
-        self.checks = {(f.data_key or name): ({**_ROW_SLOTS, **value_slots}[name], _field_check(f))
-                       for name, f in schema.fields.items()}
+    Values are filled straight into one flat list, with no dict in between: the first Row's eleven
+    slots, then the own columns (pid, v1..v3, name) of each further Row. A one-Row kind is thus
+    filled exactly as a Row is laid out, and made with a single ``_make``."""
+
+    def __init__(self, vocabulary: str, kind: str, schema: Schema) -> None:
+        targets = _targets(vocabulary, kind)
+        kinds = list(dict.fromkeys(t.kind for t in targets.values()))
+        self.codes = [KINDS[k].code for k in kinds]
+
+        def slot(target: Target) -> int:  # own columns start at 6 in the first Row, at 11 + 5 (i - 1) after
+            out = kinds.index(target.kind)
+            return (6 if out == 0 else 6 + 5 * out) + _own_slot(target)
+
+        self.checks: dict[str, tuple[int, Check]] = {}
+        for name, field in schema.fields.items():
+            target = targets.get(name)
+            where = _LABEL_SLOTS[name] if target is None else slot(target)
+            self.checks[field.data_key or name] = (where, _divided(_field_check(field), 1 if target is None
+                                                                   else target.divisor))
         self.required = frozenset(key for key, f in schema.fields.items() if f.required)
-        self.template = ["", None, None, None, self.code, None, NO_PID, None, None, None]
+        self.template = [None] * 6 + list(_OWN_TEMPLATE) * len(kinds)
+        self.any_of = [slot(targets[name]) for name in schema.any_of]
+        self.process = [slot(Target("process", "pid")) for k in kinds if k == "process"]
 
-    def load(self, record: dict[str, Any]) -> Row:
+    def load(self, record: dict[str, Any]) -> list[Row]:
         checks = self.checks
         if not self.required.issubset(record):
             raise Rejected
@@ -164,21 +211,46 @@ class FastPlan:
             if entry is None:
                 raise Rejected
             slots[entry[0]] = entry[1](value)
+        if self.any_of and all(slots[i] is None for i in self.any_of):
+            raise Rejected
+        for pid in self.process:
+            if slots[pid] is None or slots[pid] == NO_PID:
+                slots[pid] = missing_pid(slots[pid + 4])
         slots[0] = slots[0] or ""
         slots[2] = slots[2] or None
         slots[3] = slots[3] or None
-        slots[4] = self.code
-        return Row._make(slots)
+        codes = self.codes
+        slots[4] = codes[0]
+        if len(codes) == 1:
+            return [Row._make(slots)]
+        labels = slots[:6]
+        rows = [Row._make(slots[:11])]
+        for i in range(1, len(codes)):
+            labels[4] = codes[i]
+            rows.append(Row._make(labels + slots[6 + 5 * i:11 + 5 * i]))
+        return rows
 
 
-PLANS: dict[str, FastPlan] = {kind: FastPlan(kind, schema) for kind, schema in SCHEMAS.items()}
+#: The two vocabularies: the key naming a record's kind, and each kind's schema.
+VOCABULARIES: dict[str, tuple[dict[str, Schema], Schema]] = {
+    "metric": (SCHEMAS, BASE_SCHEMA), "metricType": (CRAWLER_SCHEMAS, CRAWLER_BASE_SCHEMA)}
+PLANS: dict[str, dict[str, FastPlan]] = {
+    vocabulary: {kind: FastPlan(vocabulary, kind, schema) for kind, schema in schemas.items()}
+    for vocabulary, (schemas, _) in VOCABULARIES.items()}
 
 
-def fast_load(record: Any) -> Row:
+def kind_key(record: dict[str, Any]) -> str:
+    """``metricType`` only when the record has no ``metric``: one with both is the crawler-ingest API's
+    and is refused for its unknown field, so no record is read two ways."""
+    return "metricType" if "metric" not in record and "metricType" in record else "metric"
+
+
+def fast_load(record: Any) -> list[Row]:
     if type(record) is not dict:
         raise Rejected
-    metric = record.get("metric")
-    plan = PLANS.get(metric) if type(metric) is str else None
+    key = kind_key(record)
+    kind = record.get(key)
+    plan = PLANS[key].get(kind) if type(kind) is str else None
     if plan is None:
         raise Rejected
     return plan.load(record)
@@ -188,12 +260,17 @@ def marshmallow_errors(record: Any) -> dict[str, list[str]]:
     """The full schema's verdict on one record: {} when valid, else messages by field."""
     if not isinstance(record, dict):
         return {"_record": ["Each record must be a JSON object."]}
-    metric = record.get("metric")
-    schema = SCHEMAS.get(metric) if isinstance(metric, str) else None
+    if "metric" in record and "metricType" in record:
+        return {"metricType": ["A record has metric (the crawler-ingest API's records) or metricType "
+                               "(the C++ crawler's), not both."]}
+    key = kind_key(record)
+    schemas, base = VOCABULARIES[key]
+    kind = record.get(key)
+    schema = schemas.get(kind) if isinstance(kind, str) else None
     if schema is None:
-        errors = BASE_SCHEMA.validate(record)
-        if "metric" in record:
-            errors["metric"] = [f"Unknown metric {str(metric)[:64]!r}; expected one of: {', '.join(sorted(KINDS))}."]
+        errors = base.validate(record)
+        if key in record:
+            errors[key] = [f"Unknown {key} {str(kind)[:64]!r}; expected one of: {', '.join(sorted(schemas))}."]
         return errors
     try:
         schema.load(record)
@@ -202,11 +279,22 @@ def marshmallow_errors(record: Any) -> dict[str, list[str]]:
     return {}
 
 
-def to_row(data: dict[str, Any]) -> Row:
-    kind = KINDS[data["metric"]]
-    values = [data[name] for name in kind.fields] + [None] * (3 - len(kind.fields))
-    return Row(data.get("hostname") or "", data["gpuIndex"], data.get("gpuId") or None,
-               data.get("gpuName") or None, kind.code, data["timestamp"], data.get("pid", NO_PID), *values)
+def schema_rows(record: dict[str, Any]) -> list[Row]:
+    """A record's Rows by way of marshmallow's load (the fast path's reference)."""
+    key = kind_key(record)
+    data = VOCABULARIES[key][0][record[key]].load(record)
+    per_kind: dict[str, list[Any]] = {}
+    for name, target in _targets(key, record[key]).items():
+        own = per_kind.setdefault(target.kind, list(_OWN_TEMPLATE))
+        value = data.get(name)
+        if value is not None:
+            own[_own_slot(target)] = value if target.divisor == 1 else value / target.divisor
+    if "process" in per_kind:
+        process = per_kind["process"]
+        process[0] = missing_pid(process[4]) if process[0] == NO_PID else process[0]
+    return [Row(data.get("hostname") or "", data.get("gpuIndex"), data.get("gpuId") or None,
+                data.get("gpuName") or None, KINDS[kind].code, data["timestamp"], *own)
+            for kind, own in per_kind.items()]
 
 
 def load_batch(payload: Any, max_batch: int) -> list[Row]:
@@ -222,7 +310,12 @@ def load_batch(payload: Any, max_batch: int) -> list[Row]:
         raise ApiError(413, "batch_too_large", f"{len(records)} records in one batch; MAX_BATCH is {max_batch}.",
                        {"received": len(records), "max_batch": max_batch})
     try:
-        return [fast_load(record) for record in records]
+        if len(records) == 1:
+            return fast_load(records[0])
+        rows: list[Row] = []
+        for record in records:
+            rows += fast_load(record)
+        return rows
     except Rejected:
         pass
     problems = [
@@ -233,7 +326,7 @@ def load_batch(payload: Any, max_batch: int) -> list[Row]:
     ]
     if not problems:  # the fast path was stricter than the schemas: marshmallow has the last word
         log.warning("fast validation rejected a batch that marshmallow accepts; using marshmallow")
-        return [to_row(SCHEMAS[record["metric"]].load(record)) for record in records]
+        return [row for record in records for row in schema_rows(record)]
     raise ApiError(422, "invalid_records",
                    f"{len({p['index'] for p in problems})} of {len(records)} records are invalid; nothing was stored.",
                    problems)

@@ -4,10 +4,13 @@ from __future__ import annotations
 import math
 
 from flask import Response, current_app, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ApiError, error_response
-from ..extensions import hub
+from ..extensions import db, hub
+from ..job_status import failing, registry
 from ..jsonio import json_response, raw_json_response
+from ..websocket import EXTENSION_KEY as WEBSOCKET_SLOTS
 from . import bp
 
 
@@ -41,7 +44,18 @@ def metrics_history() -> Response:
 
 @bp.get("/api/health")
 def health() -> Response:
+    """The samplers' health, and the background jobs': one that keeps failing makes it ``degraded``.
+    The jobs' record is in the database; without one, ``jobs`` is null and the samplers decide."""
     report = hub.state().health()
+    slots = current_app.extensions[WEBSOCKET_SLOTS]
+    report["websocket_clients"] = {"open": slots.open, "limit": slots.limit}
+    try:
+        report["jobs"] = registry().report()
+    except SQLAlchemyError:
+        db.session.rollback()
+        report["jobs"] = None
+    if report["status"] == "healthy" and report["jobs"] and failing(report["jobs"]):
+        report["status"] = "degraded"
     return json_response(report, 503 if report["status"] == "unhealthy" else 200)
 
 

@@ -54,15 +54,18 @@ def _bounds(time: Any, lo: int | None, hi: int | None) -> list[Any]:
     return ([time >= lo] if lo is not None else []) + ([time < hi] if hi is not None else [])
 
 
-def _stats_query(piece: Piece, index: int, ids: list[int], code: int, bucket_ms: int | None) -> Any:
-    """count, sum, min and max of one field over one piece: raw values, or rollup stats combined."""
+def _stats_query(piece: Piece, index: int, counted: bool, ids: list[int], code: int, bucket_ms: int | None) -> Any:
+    """count, sum, min and max of one field over one piece: raw values, or rollup stats combined.
+    ``counted``: count the rows holding a value of the field, else every row (a field may be
+    optional, as clocks' are)."""
     table, time_column = _SOURCES[piece.table]
     c = table.c
     if piece.table == RAW:
         value = c[f"v{index}"]
-        stats = (func.count(), func.sum(value), func.min(value), func.max(value))
+        stats = (func.count(value) if counted else func.count(), func.sum(value), func.min(value), func.max(value))
     else:
-        stats = (func.sum(c.n), func.sum(c[f"sum{index}"]), func.min(c[f"min{index}"]), func.max(c[f"max{index}"]))
+        stats = (func.sum(c[f"n{index}"] if counted else c.n), func.sum(c[f"sum{index}"]),
+                 func.min(c[f"min{index}"]), func.max(c[f"max{index}"]))
     query = select(*stats).where(c.series_id.in_(ids), c.metric == code, *_bounds(c[time_column], piece.lo, piece.hi))
     if bucket_ms is None:
         return query
@@ -117,7 +120,8 @@ def aggregate(args: dict[str, Any], series: dict[int, Series]) -> dict[str, Any]
                            "shorter start..end range", {"bucket": [f"at most {MAX_LIMIT} buckets per request"]})
     partials: dict[int | None, Partial] = {}
     if pieces:  # one statement: each one cost ~1 ms of SQLAlchemy, often more than the rows
-        query = union_all(*(_stats_query(piece, index, ids, code, bucket_ms) for piece in pieces))
+        counted = field is not None
+        query = union_all(*(_stats_query(piece, index, counted, ids, code, bucket_ms) for piece in pieces))
         for n, total, low, high, *key in db.session.execute(query):
             partials.setdefault(key[0] if key else None, Partial()).add(n, total, low, high)
     if bucket_ms is None:

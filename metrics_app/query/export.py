@@ -19,8 +19,9 @@ from .records import list_records
 from .series import Series
 
 PAGE_ROWS = 5_000
-#: One column per distinct kind field (``usedMiB`` serves memory and process records), then ``pid``.
-FIELD_COLUMNS = (*dict.fromkeys(field for kind in KINDS.values() for field in kind.fields), "pid")
+#: One column per distinct kind field (``usedMiB`` serves memory and process records), then a
+#: process's ``pid`` and ``name``.
+FIELD_COLUMNS = (*dict.fromkeys(field for kind in KINDS.values() for field in kind.fields), "pid", "name")
 CSV_COLUMNS = ("timestamp", "hostname", "gpuIndex", "gpuId", "gpuName", "metric", *FIELD_COLUMNS)
 MIMETYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 

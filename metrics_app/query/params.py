@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 from ..errors import ApiError
 from ..ingest.schemas import MAX_GPU_INDEX, NO_NUL
 from ..storage.kinds import KINDS
+from ..storage.timefmt import MAX_MS, MIN_MS
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 500
@@ -69,6 +70,7 @@ class SeriesFilterSchema(Schema):
                               metadata={"description": "GPU index on its host"})
     hostname = fields.String(validate=NO_NUL, metadata={"description": "Crawler host name (exact match)"})
     gpuId = fields.String(validate=NO_NUL, metadata={"description": "GPU UUID (exact match)"})
+    gpuName = fields.String(validate=NO_NUL, metadata={"description": "GPU model name (exact match)"})
 
 
 class MetricsQuerySchema(SeriesFilterSchema):
@@ -146,12 +148,14 @@ def encode_cursor(order: str, position: Position) -> str:
 
 
 def decode_cursor(cursor: str, order: str) -> Position:
-    """A cursor of another shape (such as one issued before records were keyed by time and GPU) is a 400."""
+    """A cursor's position must be one a stored row can have: any other shape (such as one issued
+    before records were keyed by time and GPU) or integer is no cursor this service issued, and one
+    beyond the key columns' types would fail the query (a 500)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         cursor_order, *numbers = raw.split(":")
         ts_ms, series_id, metric, pid = (int(n) for n in numbers)
-        if abs(ts_ms) >= 2 ** 63 or max(abs(series_id), abs(pid)) >= 2 ** 31 or abs(metric) >= 2 ** 15:
+        if not MIN_MS <= ts_ms <= MAX_MS or max(abs(series_id), abs(pid)) >= 2 ** 31 or abs(metric) >= 2 ** 15:
             raise ValueError("beyond the key columns' types")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "invalid_parameter", "cursor is not one this service issued",

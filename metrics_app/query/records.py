@@ -18,7 +18,7 @@ from ..extensions import db
 from ..storage.kinds import KINDS, KINDS_BY_CODE
 from ..storage.models import Record
 from ..storage.tiers import retention_for
-from ..storage.timefmt import iso_utc
+from ..storage.timefmt import MIN_MS, iso_utc
 from .params import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from .series import Series
 
@@ -30,8 +30,9 @@ _MIN_WINDOW_MS = 1_000
 def _item(row: Any, series: Series) -> dict[str, Any]:
     kind = KINDS_BY_CODE[row.metric]
     payload = dict(zip(kind.fields, (row.v1, row.v2, row.v3)))
-    if kind.name == "process":
-        payload["pid"] = row.pid
+    if kind.name == "process":  # a negative pid stands for one the crawler did not send (kinds.missing_pid)
+        payload["pid"] = row.pid if row.pid >= 0 else None
+        payload["name"] = row.name
     return {"timestamp": iso_utc(row.ts_ms), "metric": kind.name, **series.labels(), "payload": payload}
 
 
@@ -44,7 +45,7 @@ def _first_window(series: dict[int, Series], kinds: int, wanted: int) -> int:
 
 def _scan(terms: list[Any], lo: int, hi: int, order: str, wanted: int, window: int) -> list[Any]:
     """Up to ``wanted`` rows with ``lo <= ts_ms <= hi`` in key order, window after window."""
-    columns = (*_KEY, _COLUMNS.v1, _COLUMNS.v2, _COLUMNS.v3)
+    columns = (*_KEY, _COLUMNS.v1, _COLUMNS.v2, _COLUMNS.v3, _COLUMNS.name)
     sort = _KEY if order == "asc" else tuple(c.desc() for c in _KEY)
     rows: list[Any] = []
     while len(rows) < wanted and lo <= hi:
@@ -65,7 +66,8 @@ def list_records(args: dict[str, Any], series: dict[int, Series]) -> dict[str, A
     codes = [KINDS[args["metric"]].code] if "metric" in args else sorted(KINDS_BY_CODE)
     terms = [_COLUMNS.series_id.in_(sorted(series)), _COLUMNS.metric.in_(codes)]
     # Records older than raw retention live on only in the rollups, even before retention deletes them.
-    lo = max(args.get("start", 0), retention_for(db.engine).cutoffs().raw, min(s.first_ts_ms for s in series.values()))
+    lo = max(args.get("start", MIN_MS), retention_for(db.engine).cutoffs().raw,
+             min(s.first_ts_ms for s in series.values()))
     hi = min(args.get("end", max(s.last_ts_ms for s in series.values())), max(s.last_ts_ms for s in series.values()))
     if position is not None:
         terms.append(tuple_(*_KEY) > tuple_(*position) if order == "asc" else tuple_(*_KEY) < tuple_(*position))

@@ -1,4 +1,5 @@
-"""``/gpus``, ``/stats`` and ``/health``: answered from the summary tables, never a scan of records.
+"""``/gpus``, ``/stats`` and ``/health``: answered from the summary tables (and the jobs' status),
+never a scan of records.
 
 ``gpu_series`` (one row per GPU, counts and first/last seen) and ``series_totals`` (one row per GPU
 and metric), both kept by ingest, stay tiny however long the history grows: these endpoints cost the
@@ -8,12 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
+from ..ingest.json_repair import repair_count
 from ..storage.kinds import KINDS_BY_CODE
-from ..storage import jobs_status
+from ..job_status import failing, registry
+from ..storage import write_queue
+from ..storage.status import tailers_status
 from ..storage.models import GpuSeries, SeriesTotal
 from .aggregate import Partial
 from .series import Series
@@ -26,7 +31,7 @@ def _field_stats(kind_fields: tuple[str, ...], row: Any) -> dict[str, Any]:
     stats = {}
     for index, field in enumerate(kind_fields, start=1):
         partial = Partial()
-        partial.add(row.n, row[f"sum{index}"], row[f"min{index}"], row[f"max{index}"])
+        partial.add(row[f"n{index}"], row[f"sum{index}"], row[f"min{index}"], row[f"max{index}"])
         stats[field] = {name: partial.value(name) for name in ("avg", "min", "max")}
     return stats
 
@@ -46,16 +51,20 @@ def gpu_stats(series: dict[int, Series], filtered: bool) -> list[dict[str, Any]]
 
 
 def health_report() -> tuple[dict[str, Any], int]:
-    """Liveness of the history store; a database failure is reported (503), never raised."""
+    """Liveness of the history store and its background jobs. A database failure is a 503, never
+    raised; a job whose latest run failed makes it ``degraded`` but still a 200 (reads are served)."""
+    repaired = {"repairedJsonBodies": repair_count(current_app).bodies}
     try:
         db.session.execute(text("SELECT 1"))
         records, gpus = db.session.execute(
             select(func.coalesce(func.sum(_SERIES.record_count), 0), func.count())).one()
-        jobs = jobs_status()
+        jobs, tailers = registry().report(), tailers_status()
     except SQLAlchemyError as exc:
         db.session.rollback()
         return {"status": "degraded", "database": {"reachable": False, "error": type(exc).__name__,
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
-                "counts": None, "tailers": None, "retention": None}, 503
-    return {"status": "ok", "database": {"reachable": True, "dialect": db.engine.dialect.name},
-            "counts": {"records": int(records), "gpus": int(gpus)}, **jobs}, 200
+                "counts": None, "jobs": None, "tailers": None, "writer": write_queue().status(), **repaired}, 503
+    return {"status": "degraded" if failing(jobs) else "ok",
+            "database": {"reachable": True, "dialect": db.engine.dialect.name},
+            "counts": {"records": int(records), "gpus": int(gpus)}, "writer": write_queue().status(), "jobs": jobs,
+            "tailers": tailers, **repaired}, 200

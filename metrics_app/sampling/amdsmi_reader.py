@@ -12,8 +12,9 @@ import time
 from types import ModuleType
 from typing import Any, Callable
 
-from .gpu_fields import (NO_PERMISSION, NOT_REPORTED, NOT_SUPPORTED, Every, FieldCalls, blank_gpu, failed_gpu,
-                         fill_memory, mark_unsupported, number, text)
+from .amdsmi_depth import read_depth
+from .gpu_fields import (NO_PERMISSION, NOT_SUPPORTED, Every, FieldCalls, FieldLedger, blank_gpu, failed_gpu,
+                         fill_memory, finish, from_table, number, text)
 
 VENDOR = "AMD"
 MIB = 1024 * 1024
@@ -38,6 +39,7 @@ def _error_code(exc: BaseException) -> int | None:
 
 
 class AmdSmiSource:
+    blocks_in_c = True  # see source.py: read on a native thread
     name = "amd"
     vendor = VENDOR
 
@@ -50,7 +52,7 @@ class AmdSmiSource:
         self._calls: FieldCalls | None = None
         self._handles: list[Any] = []
         self._static: dict[int, tuple[str | None, str | None]] = {}
-        self._skip: dict[int, dict[str, str]] = {}
+        self._ledgers: dict[int, FieldLedger] = {}
         self._processes: dict[int, list[dict[str, Any]] | None] = {}
         self._init_due, self._processes_due = Every(init_retry_sec, clock), Every(process_interval_sec, clock)
 
@@ -65,7 +67,7 @@ class AmdSmiSource:
             self.unavailable_reason = f"amdsmi init failed: {type(exc).__name__}: {exc}"
             return False
         self._lib = lib
-        self._calls = FieldCalls((lib.AmdSmiLibraryException,), lambda exc: _REASONS.get(_error_code(exc)))
+        self._calls = FieldCalls((lib.AmdSmiLibraryException,), lambda exc: _REASONS.get(_error_code(exc)), "amdsmi")
         self.available = bool(self._handles)
         self.unavailable_reason = None if self._handles else "amdsmi found no GPU"
         return True
@@ -77,58 +79,63 @@ class AmdSmiSource:
         return {"gpus": [self._read_one(index, handle, refresh) for index, handle in enumerate(self._handles)]}
 
     def _read_one(self, index: int, handle: Any, refresh_processes: bool) -> dict[str, Any]:
-        skip = self._skip.setdefault(index, {})
+        ledger = self._ledgers.setdefault(index, FieldLedger())
+        ledger.begin()
         try:
             if index not in self._static:
-                self._static[index] = self._identity(skip, handle)
+                identity = self._identity(ledger, handle)
+                if {"uuid", "model"} <= set(ledger.errors):  # no identity call answered: not a GPU to read
+                    return failed_gpu(index, VENDOR, None, None, ledger.errors["uuid"])
+                self._static[index] = identity
             entry = blank_gpu(index, VENDOR, *self._static[index])
-            self._fill(entry, skip, handle)
+            self._fill(entry, ledger, handle)
             if refresh_processes or index not in self._processes:
-                self._processes[index] = self._list_processes(skip, handle)
+                self._processes[index] = self._list_processes(ledger, handle)
             entry["processes"] = self._processes[index]
-        except self._lib.AmdSmiException as exc:
+        except self._lib.AmdSmiException as exc:  # not a library status: the binding itself broke
             uuid, model = self._static.pop(index, (None, None))
             return failed_gpu(index, VENDOR, uuid, model, f"amdsmi: {exc}")
-        for key, reason in skip.items():
-            mark_unsupported(entry, reason, key)
+        entry = finish(entry, ledger)
+        if not entry["available"]:
+            self._static.pop(index, None)  # answered nothing: ask for its identity again next time
         return entry
 
-    def _identity(self, skip: dict[str, str], h: Any) -> tuple[str | None, str | None]:
+    def _identity(self, ledger: FieldLedger, h: Any) -> tuple[str | None, str | None]:
         lib, calls = self._lib, self._calls
-        uuid = calls.first(skip, ("uuid",), (lib.amdsmi_get_gpu_device_uuid, h))
-        asic = calls.first(skip, ("model",), (lib.amdsmi_get_gpu_asic_info, h)) or {}
+        uuid = calls.first(ledger, ("uuid",), (lib.amdsmi_get_gpu_device_uuid, h))
+        asic = calls.first(ledger, ("model",), (lib.amdsmi_get_gpu_asic_info, h)) or {}
         return text(uuid), text(asic.get("market_name"))
 
-    def _fill(self, entry: dict[str, Any], skip: dict[str, str], h: Any) -> None:
+    def _fill(self, entry: dict[str, Any], ledger: FieldLedger, h: Any) -> None:
         lib, calls = self._lib, self._calls
-        metrics = calls.first(skip, tuple(_METRICS), (lib.amdsmi_get_gpu_metrics_info, h)) or {}
-        for key, names in _METRICS.items():
-            entry[key] = next((v for v in map(number, map(metrics.get, names)) if v is not None), None)
-            if entry[key] is None and metrics:
-                entry["unsupported"][key] = NOT_REPORTED  # the firmware table said "N/A"
-        vram = calls.first(skip, ("memoryTotal", "memoryUsed", "memoryFree", "memoryPercent"),
+        metrics = calls.first(ledger, tuple(_METRICS), (lib.amdsmi_get_gpu_metrics_info, h)) or {}
+        from_table(entry, metrics, _METRICS)
+        vram = calls.first(ledger, ("memoryTotal", "memoryUsed", "memoryFree", "memoryPercent"),
                            (lib.amdsmi_get_gpu_vram_usage, h))
         if vram is not None:  # the library reports MB
             fill_memory(entry, *(None if number(vram.get(k)) is None else number(vram[k]) * MIB
                                  for k in ("vram_total", "vram_used")))
-        cap = calls.first(skip, ("powerLimit",), (lib.amdsmi_get_power_cap_info, h))
+        cap = calls.first(ledger, ("powerLimit",), (lib.amdsmi_get_power_cap_info, h))
         limit_uw = number(cap.get("power_cap")) if cap else None
         entry["powerLimit"] = None if limit_uw is None else round(limit_uw / 1e6, 1)  # microwatts
-        speed = calls.first(skip, ("fanSpeed",), (lib.amdsmi_get_gpu_fan_speed, h, 0))
-        top = calls.first(skip, ("fanSpeed",), (lib.amdsmi_get_gpu_fan_speed_max, h, 0))
+        speed = calls.first(ledger, ("fanSpeed",), (lib.amdsmi_get_gpu_fan_speed, h, 0))
+        top = calls.first(ledger, ("fanSpeed",), (lib.amdsmi_get_gpu_fan_speed_max, h, 0))
         if number(speed) is not None and number(top):
             entry["fanSpeed"] = round(100.0 * number(speed) / number(top), 1)  # speed is 0..max (255)
+        read_depth(lib, calls, ledger, h, entry, metrics)
 
-    def _list_processes(self, skip: dict[str, str], h: Any) -> list[dict[str, Any]] | None:
+    def _list_processes(self, ledger: FieldLedger, h: Any) -> list[dict[str, Any]] | None:
         """ROCm 6 lists dicts; ROCm 5 listed handles to pass to ``amdsmi_get_gpu_process_info``."""
         lib, calls = self._lib, self._calls
-        listed = calls.first(skip, ("processes",), (lib.amdsmi_get_gpu_process_list, h))
+        listed = calls.first(ledger, ("processes",), (lib.amdsmi_get_gpu_process_list, h))
         if listed is None:
             return None
         infos = [p if isinstance(p, dict) else lib.amdsmi_get_gpu_process_info(h, p) for p in listed]
         found = []
         for info in infos:
             vram = number((info.get("memory_usage") or {}).get("vram_mem"))
+            # Per-process busy percents are NVML's; amdsmi gives engine time in ns, not a share.
             found.append({"pid": int(info["pid"]), "name": text(info.get("name")) or None,
-                          "usedMemory": None if vram is None else int(vram)})
+                          "usedMemory": None if vram is None else int(vram),
+                          "smUtilization": None, "memUtilization": None})
         return sorted(found, key=lambda p: p["pid"])

@@ -16,6 +16,7 @@ def _positive_or_none(value: float | None) -> float | None:
 
 
 class HostSource:
+    blocks_in_c = True  # see source.py: read on a native thread
     name = "host"
 
     def __init__(self, interval_sec: float, psutil: ModuleType = _psutil) -> None:

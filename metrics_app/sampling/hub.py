@@ -17,9 +17,10 @@ from flask import Flask, current_app
 
 from .buffer import Frame, RingBuffer
 from .runner import PeriodicThread, SourceState
-from .snapshot import compose, utc_timestamp
+from .snapshot import compose, gpu_problems, utc_timestamp
 from .source import Source
 from .sources import build_sources
+from .xid import utc_now
 
 EXTENSION_KEY = "sampler_hub"
 
@@ -52,13 +53,17 @@ class HubState:
             self.tick()
             self._threads = [
                 PeriodicThread(f"sampler-{s.source.name}", s.source.interval_sec,
-                               lambda s=s: s.poll(self.clock), self.clock)
+                               lambda s=s: s.poll(self.clock), self.clock,
+                               native=getattr(s.source, "blocks_in_c", False))
                 for s in self.states
             ]
             # The tick runs half an interval after the sources so it merges fresh readings, not ones
             # being taken at the same instant.
             self._threads.append(PeriodicThread("sampler-tick", self.interval_sec, self.tick, self.clock,
                                                 delay=self.interval_sec / 2))
+            # Reads that block (PCIe throughput, XID events) run beside their source, never in its read.
+            for s in self.states:
+                self._threads.extend(getattr(s.source, "helper_threads", list)())
             for thread in self._threads:
                 thread.start()
 
@@ -99,10 +104,11 @@ class HubState:
             sources[s.source.name].update(available=s.source.available, reason=s.source.unavailable_reason)
         latest = self.buffer.latest()
         gpus = latest.snapshot["gpus"] if latest else []
+        problems = gpu_problems(gpus, utc_now())
         if self.started and (tick_age is None or tick_age > 3 * self.interval_sec + 1):
             status = "unhealthy"  # the tick thread itself is not running
         elif any(st["status"] in ("error", "stale") for st in sources.values()) or any(
-                not g.get("available", True) for g in gpus):
+                not g.get("available", True) for g in gpus) or problems:
             status = "degraded"
         else:
             status = "healthy"
@@ -122,9 +128,11 @@ class HubState:
             "gpus": [
                 {"index": g.get("index"), "uuid": g.get("uuid"), "model": g.get("model"),
                  "vendor": g.get("vendor"), "available": g.get("available", True),
-                 "stale": g.get("stale", False), "error": g.get("error")}
+                 "stale": g.get("stale", False), "error": g.get("error"),
+                 "fieldErrors": g.get("fieldErrors") or {}, "xidErrors": g.get("xidErrors")}
                 for g in gpus
             ],
+            "problems": problems,
         }
 
 

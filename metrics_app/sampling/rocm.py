@@ -3,7 +3,12 @@
 rocm-smi takes 0.1–3 s per call, so it runs on its own slower interval in its own thread (the hub
 gives every source one), with a timeout after which the whole process group is killed. Its JSON
 keys changed across ROCm releases; every variant seen in the real outputs under
-``../shared/fixtures/rocm-smi`` is listed in ``_KEYS``, the preferred name first.
+``../shared/fixtures/rocm-smi`` is listed in ``_KEYS``, the preferred name first, and keys are
+compared without regard to case or spacing: ROCm 2.x printed "Temperature (Sensor edge) (c)" and
+"Fan Speed (%)" where later releases print "(C)" and "Fan speed (%)".
+
+rocm-smi's JSON has no ECC counts, retired pages or throttle reasons (its RAS table is printed
+only as text), so those fields are null with ``not_reported`` here; amdsmi has some of them.
 """
 from __future__ import annotations
 
@@ -15,12 +20,15 @@ import signal
 import subprocess
 from typing import Any, Mapping
 
-from .gpu_fields import NOT_REPORTED, blank_gpu, fill_memory, mark_unsupported, number
+from .gpu_fields import DEPTH_KEYS, NOT_REPORTED, blank_gpu, fill_memory, mark_unsupported, number, pcie_generation
 
 VENDOR = "AMD"
 #: Only what the snapshot needs: ``-a``/``--showallinfo`` also reads firmware and topology and is slower.
 FLAGS = ("--showproductname", "--showuniqueid", "--showuse", "--showmemuse", "--showtemp", "--showpower",
          "--showmaxpower", "--showclocks", "--showfan", "--showmeminfo", "vram", "--json")
+#: Newer flags (energy, PCIe replays); a rocm-smi too old to know them refuses the whole command, so
+#: they are dropped for good after an "unrecognized arguments" answer.
+DEPTH_FLAGS = ("--showenergycounter", "--showreplaycount")
 
 _KEYS: dict[str, tuple[str, ...]] = {
     "utilization": ("GPU use (%)",),
@@ -36,38 +44,58 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "smClock": ("sclk clock speed:",),
     "memoryClock": ("mclk clock speed:",),
     "fanSpeed": ("Fan speed (%)",),
+    "memoryTemperatureCelsius": ("Temperature (Sensor memory) (C)",),
+    "pcieReplayCount": ("PCIe Replay Count",),
 }
-_INT_FIELDS = frozenset({"graphicsClock", "smClock", "memoryClock"})
+_INT_FIELDS = frozenset({"graphicsClock", "smClock", "memoryClock", "pcieReplayCount"})
 #: "Card series" until ROCm 6.1, "Card Series" after; ROCm 4.3 put the vendor id ("0x1002") there.
 _MODEL_KEYS = ("Device Name", "Card Series", "Card series")
 _NUMBER = re.compile(r"^\(?\s*(-?\d+(?:\.\d+)?)")
+#: "pcie clock level": "0 (8.0GT/s x16)", the link of the current PCIe DPM level.
+_PCIE_LEVEL = re.compile(r"\(\s*(\d+(?:\.\d+)?)\s*GT/s\s*x(\d+)\s*\)", re.IGNORECASE)
 
 
 class RocmSmiError(RuntimeError):
     """rocm-smi hung, could not start, or printed no JSON: the hub marks the AMD source failed."""
 
 
+def normalize(key: str) -> str:
+    """The key as compared: lower case, runs of spaces as one ("Fan Speed (%)" is "Fan speed (%)")."""
+    return " ".join(key.split()).lower()
+
+
 def value(card: Mapping[str, Any], *keys: str) -> float | None:
-    """The first of ``keys`` holding a number: "45.0", "(1200Mhz)"; never "N/A" or "N/A (Secondary die)"."""
+    """The first of ``keys`` holding a number: "45.0", "(1200Mhz)"; never "N/A" or "N/A (Secondary die)".
+
+    ``card`` has normalized keys (see ``normalize``); ``keys`` are written as rocm-smi prints them.
+    """
     for key in keys:
-        match = _NUMBER.match(str(card.get(key, "")))
+        match = _NUMBER.match(str(card.get(normalize(key), "")))
         if match:
             return number(match.group(1))
     return None
 
 
+def _pcie_link(card: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    match = _PCIE_LEVEL.search(str(card.get(normalize("pcie clock level"), "")))
+    if not match:
+        return None, None
+    return pcie_generation(float(match.group(1))), int(match.group(2))
+
+
 def model_name(card: Mapping[str, Any]) -> str | None:
     for key in _MODEL_KEYS:
-        name = str(card.get(key, "")).strip()
+        name = str(card.get(normalize(key), "")).strip()
         if name and name != "N/A" and not name.lower().startswith("0x"):
             return name
-    device_id = card.get("Device ID") or card.get("GPU ID")
+    device_id = card.get("device id") or card.get("gpu id")
     return f"AMD GPU {device_id}" if device_id else None
 
 
-def card_entry(index: int, card: Mapping[str, Any]) -> dict[str, Any]:
+def card_entry(index: int, raw: Mapping[str, Any]) -> dict[str, Any]:
     """One GPU entry from one ``cardN`` object of rocm-smi's JSON."""
-    uuid = card.get("Unique ID")
+    card = {normalize(str(key)): v for key, v in raw.items()}
+    uuid = card.get("unique id")
     entry = blank_gpu(index, VENDOR, None if uuid in (None, "N/A") else str(uuid), model_name(card))
     for key, names in _KEYS.items():
         found = value(card, *names)
@@ -75,9 +103,14 @@ def card_entry(index: int, card: Mapping[str, Any]) -> dict[str, Any]:
     fill_memory(entry, value(card, "VRAM Total Memory (B)"), value(card, "VRAM Total Used Memory (B)"))
     if entry["memoryPercent"] is None:  # `rocm-smi -a` prints no VRAM bytes, ROCm 6.1 prints this
         entry["memoryPercent"] = value(card, "GPU Memory Allocated (VRAM%)")
+    entry["pcieLinkGen"], entry["pcieLinkWidth"] = _pcie_link(card)
+    # "Energy counter" alone is in units of a resolution rocm-smi does not print; the product is this.
+    microjoules = value(card, "Accumulated Energy (uJ)")
+    entry["energyJoules"] = None if microjoules is None else round(microjoules / 1e6, 3)
+    # "Performance Level" (auto, high, manual) is a power policy, not a P-state: performanceState stays null.
     # rocm-smi's --showpids names processes but not the GPU they run on: nothing to attach per GPU.
-    missing = [k for k in (*_KEYS, "memoryTotal", "memoryUsed", "memoryFree", "memoryPercent", "processes")
-               if entry[k] is None]
+    missing = [k for k in (*_KEYS, *DEPTH_KEYS, "memoryTotal", "memoryUsed", "memoryFree", "memoryPercent",
+                           "processes") if entry[k] is None]
     mark_unsupported(entry, NOT_REPORTED, *missing)
     return entry
 
@@ -120,11 +153,13 @@ def run(argv: list[str], timeout: float) -> str:
 
 
 class RocmSmiSource:
+    blocks_in_c = False  # its subprocess I/O is cooperative under gevent
     name = "amd"
     vendor = VENDOR
 
     def __init__(self, interval_sec: float, timeout_sec: float, executable: str = "rocm-smi") -> None:
         self.interval_sec, self._timeout, self._executable = interval_sec, timeout_sec, executable
+        self._flags = (*FLAGS[:-1], *DEPTH_FLAGS, FLAGS[-1])
         self.available = False
         self.unavailable_reason: str | None = "rocm-smi not run yet"
 
@@ -134,7 +169,14 @@ class RocmSmiSource:
             self.available = False
             self.unavailable_reason = f"{self._executable} not found on PATH (and amdsmi not importable)"
             return {"gpus": []}
-        gpus = parse(run([path, *FLAGS], self._timeout))
+        try:
+            output = run([path, *self._flags], self._timeout)
+        except RocmSmiError as exc:
+            if "unrecognized arguments" not in str(exc) or self._flags == FLAGS:
+                raise
+            self._flags = FLAGS  # an old rocm-smi: read what it knows
+            output = run([path, *self._flags], self._timeout)
+        gpus = parse(output)
         self.available = bool(gpus)
         self.unavailable_reason = None if gpus else "rocm-smi found no GPU"
         return {"gpus": gpus}

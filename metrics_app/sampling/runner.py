@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..native import NativeEvent, NativeThread
 from .source import Source
 
 log = logging.getLogger(__name__)
@@ -78,16 +79,27 @@ class SourceState:
 
 
 class PeriodicThread:
-    """A daemon thread calling ``fn`` at ``start + k * interval`` until stopped."""
+    """A daemon thread calling ``fn`` at ``start + k * interval`` until stopped.
+
+    ``native=True`` puts it on a real OS thread even under gevent, for calls that block in C (NVML,
+    amdsmi, psutil): on the event loop a 100-600 ms NVML call would delay every frame and request.
+    """
 
     def __init__(self, name: str, interval: float, fn: Callable[[], None],
-                 clock: Callable[[], float] = time.monotonic, delay: float = 0.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, delay: float = 0.0, native: bool = False) -> None:
+        if interval <= 0:  # refused here rather than killing the thread at its first deadline (÷ 0)
+            raise ValueError(f"{name}: interval must be > 0, not {interval}")
         self.interval, self._fn, self._clock, self._delay = interval, fn, clock, delay
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.name = name
+        self._stop: Any = NativeEvent() if native else threading.Event()
+        self._thread: Any = (NativeThread(self._run, name) if native
+                             else threading.Thread(target=self._run, name=name, daemon=True))
 
     def start(self) -> None:
         self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
@@ -102,6 +114,6 @@ class PeriodicThread:
             try:
                 self._fn()
             except Exception:  # noqa: BLE001 - a bug in one tick must not end sampling
-                log.exception("periodic task %s failed", self._thread.name)
+                log.exception("periodic task %s failed", self.name)
             now = self._clock()
             self._stop.wait(max(0.0, next_deadline(start, self.interval, now) - now))

@@ -1,7 +1,7 @@
 """Assembling one snapshot, in the seed's "Metrics Format", from the latest reading of every source."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from .runner import SourceState
@@ -11,6 +11,10 @@ SEED_GPU_FIELDS = (
     "model", "vendor", "memoryTotal", "memoryUsed", "memoryFree", "memoryPercent",
     "utilization", "memoryUtilization", "temperature", "powerDraw", "graphicsClock", "memoryClock",
 )
+
+
+#: An XID this recent makes /api/health degraded: the GPU may be corrupting the jobs on it now.
+XID_RECENT = timedelta(minutes=5)
 
 
 def utc_timestamp(now: datetime | None = None) -> str:
@@ -42,3 +46,20 @@ def compose(states: Iterable[SourceState], now: float, timestamp: str) -> dict[s
                 snapshot[key] = value
     snapshot["gpu"] = seed_gpu(snapshot["gpus"][0] if snapshot["gpus"] else None)
     return snapshot
+
+
+def gpu_problems(gpus: Iterable[dict[str, Any]], now: datetime) -> list[str]:
+    """What makes a GPU that still answers unhealthy, one sentence each, naming the GPU.
+
+    A field whose call failed in the latest read (not an unsupported one), and an XID in the last
+    five minutes: both are what an operator has to look at, though the GPU is still listed.
+    """
+    problems = []
+    for gpu in gpus:
+        name = f"GPU {gpu.get('index')} ({gpu.get('uuid') or gpu.get('model') or gpu.get('vendor')})"
+        for field, error in (gpu.get("fieldErrors") or {}).items():
+            problems.append(f"{name}: {field} failed: {error}")
+        xid = gpu.get("xidErrors") or {}
+        if xid.get("lastAt") and now - datetime.fromisoformat(xid["lastAt"]) <= XID_RECENT:
+            problems.append(f"{name}: XID {xid['last']} at {xid['lastAt']} ({xid['count']} since start)")
+    return problems

@@ -15,6 +15,9 @@ class Source(Protocol):
     name: str
     #: Seconds between reads; slow sources (rocm-smi) use a longer interval than the tick.
     interval_sec: float
+    #: True when ``read`` blocks in C (NVML, amdsmi, psutil): the hub then reads it on a native OS
+    #: thread, never on the event loop. Sources whose I/O is cooperative (a subprocess) leave it False.
+    blocks_in_c: bool
 
     def read(self) -> dict[str, Any]:
         """Return this source's fragment of the snapshot.
@@ -26,7 +29,12 @@ class Source(Protocol):
 
 
 class GpuSource(Source, Protocol):
-    """A source of GPUs also tells whether its vendor stack is usable at all, and why not."""
+    """A source of GPUs also tells whether its vendor stack is usable at all, and why not.
+
+    A source whose hardware has calls that block (NVIDIA's PCIe throughput, its XID event wait) may
+    also offer ``helper_threads()``: unstarted threads with ``start()``/``stop()`` that the hub runs
+    beside the source's own, so the blocking never lands in ``read()``.
+    """
 
     vendor: str
     available: bool

@@ -24,6 +24,7 @@ def gpu_sources(config: Mapping[str, Any]) -> list[GpuSource]:
             interval_sec=config["SAMPLE_INTERVAL_SEC"],
             process_interval_sec=config["GPU_PROCESS_INTERVAL_SEC"],
             init_retry_sec=config.get("GPU_INIT_RETRY_SEC", 60.0),
+            pcie_interval_sec=config.get("GPU_PCIE_INTERVAL_SEC", 5.0),
         ))
     if config.get("ENABLE_AMD", True) and amdsmi_importable():
         sources.append(AmdSmiSource(interval_sec=config["SAMPLE_INTERVAL_SEC"],

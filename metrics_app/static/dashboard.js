@@ -29,7 +29,7 @@ const state = { charts: {}, gpuCards: {}, liveUpdates: 0, socket: null, retryMs:
 // where browsers cannot set headers).
 const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token");
 const api = (path) => fetch(path, TOKEN ? { headers: { Authorization: `Bearer ${TOKEN}` } } : {});
-window.dashboard = state; // read by the browser test
+window.dashboard = state; // read by the browser tests
 
 function chart(id, options) {
   const canvas = document.getElementById(id);
@@ -39,12 +39,66 @@ function chart(id, options) {
 
 function gpuKey(gpu) { return `${gpu.vendor}-${gpu.index}`; }
 
+// The GPU's health at a glance, as [text, level] badges: throttling, memory errors, XIDs, PCIe link.
+// A field the GPU cannot report (null) gives no badge rather than a reassuring "0".
+const BENIGN_THROTTLE = new Set(["gpu_idle", "applications_clocks_setting", "display_clock_setting"]);
+function healthBadges(gpu) {
+  const badges = [];
+  if (gpu.throttleReasons) {
+    const active = gpu.throttleReasons.filter((r) => !BENIGN_THROTTLE.has(r));
+    badges.push(active.length ? [`throttled: ${active.join(", ")}`, "warn"]
+      : [gpu.throttleReasons.includes("gpu_idle") ? "clocks: idle" : "not throttled", "ok"]);
+  } else if (gpu.throttled != null) {
+    badges.push(gpu.throttled ? ["throttled", "warn"] : ["not throttled", "ok"]);
+  }
+  if (gpu.eccEnabled === false) badges.push(["ECC off", "ok"]);
+  const uncorrected = gpu.eccUncorrectedVolatile ?? gpu.eccUncorrectedAggregate;
+  if (uncorrected != null) {
+    const corrected = gpu.eccCorrectedVolatile ?? gpu.eccCorrectedAggregate ?? 0;
+    badges.push([`ECC ${corrected} corrected · ${uncorrected} uncorrected`, uncorrected > 0 ? "bad" : "ok"]);
+  }
+  if (gpu.remappedRowsFailure) badges.push(["row remap FAILED", "bad"]);
+  else if (gpu.remappedRowsPending) badges.push(["row remap pending (reset)", "warn"]);
+  else if (gpu.remappedRowsUncorrectable != null) {
+    badges.push([`remapped rows ${gpu.remappedRowsCorrectable}/${gpu.remappedRowsUncorrectable}`,
+      gpu.remappedRowsUncorrectable > 0 ? "warn" : "ok"]);
+  }
+  if (gpu.retiredPagesPending) badges.push(["page retirement pending", "warn"]);
+  const xid = gpu.xidErrors;
+  if (xid && xid.count) {
+    // As /api/health: an XID in the last 5 minutes is trouble now; an older one is history to look at.
+    const recent = Date.now() - Date.parse(xid.lastAt) < 5 * 60 * 1000;
+    const at = new Date(xid.lastAt).toLocaleTimeString();
+    badges.push([`XID ${xid.last} ×${xid.count} (${at})`, recent ? "bad" : "warn"]);
+  } else if (xid) badges.push(["no XID", "ok"]);
+  if (gpu.pcieLinkGen != null && gpu.pcieLinkWidth != null) {
+    const max = gpu.pcieLinkWidthMax != null ? ` of Gen ${gpu.pcieLinkGenMax ?? "?"} x${gpu.pcieLinkWidthMax}` : "";
+    // An idle GPU trains its generation down; fewer lanes than the slot has is a real fault.
+    const narrow = gpu.pcieLinkWidthMax != null && gpu.pcieLinkWidth < gpu.pcieLinkWidthMax;
+    badges.push([`PCIe Gen ${gpu.pcieLinkGen} x${gpu.pcieLinkWidth}${max}`, narrow ? "warn" : "ok"]);
+  }
+  if (Object.keys(gpu.fieldErrors || {}).length) {
+    badges.push([`failed: ${Object.keys(gpu.fieldErrors).join(", ")}`, "bad"]);
+  }
+  return badges;
+}
+
+function showHealth(element, gpu) {
+  const badges = gpu.available === false ? [[gpu.error ?? "unavailable", "bad"]] : healthBadges(gpu);
+  element.replaceChildren(...badges.map(([text, level]) => {
+    const span = document.createElement("span");
+    span.className = `badge ${level}`;
+    span.textContent = text;
+    return span;
+  }));
+}
+
 function gpuCard(gpu) {
   const key = gpuKey(gpu);
   if (state.gpuCards[key]) return state.gpuCards[key];
   const card = document.createElement("section");
   card.className = "card gpu";
-  card.innerHTML = `<h2></h2><p class="sub"></p><div class="grid"></div>`;
+  card.innerHTML = `<h2></h2><p class="sub"></p><p class="health"></p><div class="grid"></div>`;
   card.querySelector("h2").textContent = `GPU ${gpu.index} · ${gpu.model ?? "unknown model"}`;
   card.querySelector(".sub").textContent = gpu.uuid ?? "";
   const grid = card.querySelector(".grid");
@@ -57,7 +111,7 @@ function gpuCard(gpu) {
   document.getElementById("gpus").appendChild(card);
   const charts = {};
   for (const [name, , unit, min, max] of GPU_CHARTS) charts[name] = chart(`gpu-${key}-${name}`, { unit, min, max });
-  state.gpuCards[key] = { card, charts };
+  state.gpuCards[key] = { card, charts, health: card.querySelector(".health") };
   return state.gpuCards[key];
 }
 
@@ -66,13 +120,16 @@ function addSnapshot(snapshot) {
   state.charts.cpu.push(t, snapshot.cpu ? snapshot.cpu.utilization : null);
   state.charts.memory.push(t, snapshot.memory ? snapshot.memory.percent : null);
   for (const gpu of snapshot.gpus || []) {
-    const { card, charts } = gpuCard(gpu);
+    const { card, charts, health } = gpuCard(gpu);
     card.classList.toggle("down", gpu.available === false || gpu.stale === true);
+    showHealth(health, gpu);
     for (const [name, , , , , pick] of GPU_CHARTS) charts[name].push(t, gpu.available === false ? null : pick(gpu) ?? null);
   }
   document.getElementById("updated").textContent = new Date(t).toLocaleTimeString();
   document.getElementById("no-gpu").hidden = (snapshot.gpus || []).length > 0;
 }
+
+state.addSnapshot = addSnapshot; // the GPU card's browser test feeds snapshots of GPUs this machine lacks
 
 function setConnection(status, text) {
   const el = document.getElementById("connection");

@@ -2,23 +2,24 @@
 per-hour rollups that outlive the raw records (tiers.py), and per-GPU per-metric totals.
 
 ``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
-applies the SQLite connection settings; ``store_rows`` (writer.py) is the only write path.
-``jobs_status()`` reports the retention job's and the file tailers' last runs for /health.
+applies the SQLite connection settings; every write goes through the app's ``write_queue`` (one
+native writer thread, group commit), which stores rows with ``store_rows`` (writer.py).
+``status.py`` keeps the background jobs' runs and the file tailers' progress for /health.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app
 
 from ..extensions import db, migrate
 from . import models  # noqa: F401 - registers the tables on db.metadata for Alembic
 from .engine import configure_engine
 from .retention import retention_command
-from .status import jobs_status
 from .tiers import Retention, bind_retention
+from .write_queue import EXTENSION_KEY as WRITE_QUEUE_KEY, WriteQueue, WriteUnavailable
 
-__all__ = ["init_app", "jobs_status"]
+__all__ = ["init_app", "write_queue", "WriteUnavailable"]
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 
@@ -30,4 +31,12 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         configure_engine(app, db.engine)
         bind_retention(db.engine, Retention.from_config(app.config))
+        queue = app.extensions[WRITE_QUEUE_KEY] = WriteQueue(db.engine)
+    # The fleet fan-out and anything else that must see each committed group registers here.
+    app.extensions["commit_listeners"] = queue.listeners
     app.cli.add_command(retention_command)
+
+
+def write_queue(app: Flask | None = None) -> WriteQueue:
+    """The app's one writer (``write_queue.py``); started on its first write."""
+    return (app or current_app).extensions[WRITE_QUEUE_KEY]

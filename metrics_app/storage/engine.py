@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-import threading
 import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -25,6 +24,8 @@ from typing import Any, Iterator
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+
+from ..native import allocate_lock
 
 #: Execution option marking a connection as a writer (``BEGIN IMMEDIATE`` on SQLite, ignored elsewhere).
 WRITE_OPTION = "metrics_write"
@@ -36,10 +37,13 @@ MMAP_BYTES = 1 << 30
 
 
 class WriterLock:
-    """One writer at a time: a thread lock within the process, an ``flock`` across processes."""
+    """One writer at a time: a thread lock within the process, an ``flock`` across processes.
+
+    The thread lock is a native one: the writer thread (write_queue.py) is a real OS thread, and a
+    gevent lock shared between it and the event loop would not be."""
 
     def __init__(self, database: str | None) -> None:
-        self._thread_lock = threading.Lock()
+        self._thread_lock = allocate_lock()
         self._path = f"{database}.writelock" if database and database != ":memory:" else None
         self._fd: int | None = None
 
@@ -91,6 +95,11 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def writer_lock(engine: Engine) -> WriterLock | None:
+    """SQLite's one-writer lock for ``engine``; None where the database takes concurrent writers."""
+    return _WRITER_LOCKS.get(engine)
+
+
 #: ``engine.execution_options()`` builds a new proxy engine on every call (~1 ms); build it once.
 _WRITE_ENGINES: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
 
@@ -101,7 +110,7 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
     writer = _WRITE_ENGINES.get(engine)
     if writer is None:
         writer = _WRITE_ENGINES[engine] = engine.execution_options(**{WRITE_OPTION: True})
-    lock = _WRITER_LOCKS.get(engine)
+    lock = writer_lock(engine)
     if lock is None:  # PostgreSQL: row locks, concurrent writers welcome
         with writer.begin() as conn:
             yield conn

@@ -5,8 +5,25 @@ from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, UniqueC
 
 from ..extensions import db
 
+#: ``gpu_series.gpu_key``: "u:" + a UUID of up to 128 characters, or "i:" + an index.
+KEY_LENGTH = 130
+NAME_LENGTH = 1024
+
+
+def identity_key(gpu_uuid: str | None, gpu_index: int | None) -> str:
+    """The text ``gpu_series`` is unique on with the hostname; the prefixes keep a UUID that looks
+    like a number apart from an index."""
+    if gpu_uuid:
+        return "u:" + gpu_uuid
+    return "" if gpu_index is None else f"i:{gpu_index}"
+
+
 class GpuSeries(db.Model):
     """One GPU of one host: the key records point to, and the summary ``GET /gpus`` reads directly.
+
+    A GPU is identified on its host by ``gpu_key`` (see ``identity_key``): its UUID when the crawler
+    sends one, else its index, else nothing (the host's only GPU). The other of UUID and index is then
+    a label like the name: the latest value sent.
 
     Rows are never deleted: retention lowers ``record_count`` (to 0 when everything expired) and moves
     ``first_ts_ms`` forward, and the writer caches ids for the life of the process.
@@ -15,14 +32,15 @@ class GpuSeries(db.Model):
     __tablename__ = "gpu_series"
     id = db.Column(Integer, primary_key=True)
     hostname = db.Column(String(255), nullable=False, default="")
-    gpu_index = db.Column(Integer, nullable=False)
+    gpu_key = db.Column(String(KEY_LENGTH), nullable=False, default="")
+    gpu_index = db.Column(Integer, nullable=True)
     gpu_uuid = db.Column(String(128), nullable=True)
     gpu_name = db.Column(String(255), nullable=True)
     first_ts_ms = db.Column(BigInteger, nullable=False)
     last_ts_ms = db.Column(BigInteger, nullable=False)
     record_count = db.Column(BigInteger, nullable=False, default=0)
 
-    __table_args__ = (UniqueConstraint("hostname", "gpu_index", name="uq_gpu_series_host_index"),)
+    __table_args__ = (UniqueConstraint("hostname", "gpu_key", name="uq_gpu_series_host_key"),)
 
 
 #: Tables read by key prefix: on SQLite, storing rows in the primary key's own B-tree saves the
@@ -48,18 +66,25 @@ class Record(db.Model):
     v1 = db.Column(Float, nullable=True)
     v2 = db.Column(Float, nullable=True)
     v3 = db.Column(Float, nullable=True)
+    #: A process record's process name (a full path on Windows); null for every other kind.
+    name = db.Column(String(NAME_LENGTH), nullable=True)
 
 
 class _ValueStats:
-    """count, and sum/min/max of each value column: what any aggregate needs, and what combines."""
+    """The record count, and per value column its count and sum/min/max: what any aggregate needs,
+    and what combines. A column's own count differs from ``n`` where a kind's field is optional
+    (a clocks record may carry any of its three clocks)."""
 
     n = db.Column(BigInteger, nullable=False)
+    n1 = db.Column(BigInteger, nullable=False, server_default="0")
     sum1 = db.Column(Float)
     min1 = db.Column(Float)
     max1 = db.Column(Float)
+    n2 = db.Column(BigInteger, nullable=False, server_default="0")
     sum2 = db.Column(Float)
     min2 = db.Column(Float)
     max2 = db.Column(Float)
+    n3 = db.Column(BigInteger, nullable=False, server_default="0")
     sum3 = db.Column(Float)
     min3 = db.Column(Float)
     max3 = db.Column(Float)
@@ -120,11 +145,13 @@ class TailerOffset(db.Model):
 
 
 class JobRun(db.Model):
-    """The latest run of each background job, shared by every worker so any of them can report it."""
+    """Each background job's latest success and failure (metrics_app/job_status.py), shared by every
+    worker so any of them can report it: only the jobs' leader runs them."""
 
     __tablename__ = "job_runs"
     name = db.Column(String(64), primary_key=True)
-    finished_ms = db.Column(BigInteger, nullable=False)
-    duration_ms = db.Column(Integer, nullable=False)
-    deleted = db.Column(BigInteger, nullable=False, default=0)
-    error = db.Column(String(1024), nullable=True)
+    last_success_ms = db.Column(BigInteger, nullable=True)
+    last_failure_ms = db.Column(BigInteger, nullable=True)
+    failures = db.Column(Integer, nullable=False, default=0)  # in a row, since the latest success
+    duration_ms = db.Column(Integer, nullable=False)  # of the latest run
+    error = db.Column(String(1024), nullable=True)  # of the latest failure

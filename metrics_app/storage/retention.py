@@ -1,9 +1,14 @@
 """Age-based retention of each tier: raw records after METRICS_RETENTION_HOURS, per-minute rollups
 after ROLLUP_1M_RETENTION_DAYS, per-hour rollups after ROLLUP_1H_RETENTION_DAYS (tiers.py).
+METRICS_RETENTION_HOURS=0 keeps everything forever: the job is not scheduled and ``flask retention``
+deletes nothing.
 
 Everything is deleted by key range, one GPU and metric at a time, on the tables' clustered keys
 (series_id, metric, time, ...): no index on time alone is needed. Rows go in chunks of
 RETENTION_CHUNK_ROWS, each in its own short write transaction, so ingest waits at most one chunk.
+Under the server each chunk runs on the app's writer thread (``write_queue(app).run``), which owns
+the SQLite write lock: taking it from the job's greenlet would block the event loop. ``flask
+retention`` and tests, where no writer thread runs, write directly (``direct_writes``).
 Per-GPU summaries lose the deleted records from their counts and move ``first_ts_ms`` forward; a GPU
 whose records all expired keeps its summary row with a count of 0 (it was seen). Once a GPU's
 expired records are gone its totals are recomputed from its raw-backed minutes (a deleted minimum
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import click
 from flask import current_app
@@ -26,11 +31,14 @@ from ..extensions import db
 from .engine import write_tx
 from .kinds import KINDS_BY_CODE
 from .rollups import HOURS, ROLLUPS, recompute_totals
-from .status import upsert_job_run
 from .tiers import Cutoffs, Retention
+from .write_queue import EXTENSION_KEY as WRITE_QUEUE_KEY
 from .writer import RECORDS, SERIES
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: Runs one write transaction: the writer thread's ``WriteQueue.run``, or ``direct_writes(engine)``.
+Writes = Callable[[Callable[[Connection], T]], T]
 
 #: Each tier's table and its time column, with the cutoff that applies to it.
 _TIERS: tuple[tuple[Table, str, str], ...] = (
@@ -63,19 +71,29 @@ def _expired(table: Table, time_column: str, series_id: int, metric: int, cutoff
     return (table.c.series_id == series_id, table.c.metric == metric, table.c[time_column] < cutoff_ms)
 
 
-def _delete_chunk(engine: Engine, table: Table, time_column: str, series_id: int, metric: int,
+def direct_writes(engine: Engine) -> Writes:
+    """Each write in its own ``write_tx``: for where no writer thread runs (``flask retention``, tests)."""
+    def run(work: Callable[[Connection], T]) -> T:
+        with write_tx(engine) as conn:
+            return work(conn)
+    return run
+
+
+def _delete_chunk(write: Writes, table: Table, time_column: str, series_id: int, metric: int,
                   cutoff_ms: int, chunk: int) -> int:
     """Delete up to ``chunk`` expired rows of one GPU's metric; records also leave its summary."""
     key = list(table.primary_key.columns)
     victims = select(*key).where(*_expired(table, time_column, series_id, metric, cutoff_ms)).limit(chunk)
-    with write_tx(engine) as conn:
+
+    def work(conn: Connection) -> int:
         deleted = conn.execute(delete(table).where(tuple_(*key).in_(victims))).rowcount
         if deleted and table is RECORDS:
             conn.execute(update(SERIES).where(SERIES.c.id == series_id).values(
                 record_count=SERIES.c.record_count - deleted,
                 first_ts_ms=func.coalesce(bindparam("first", type_=BigInteger), SERIES.c.first_ts_ms)),
                 {"first": _earliest_kept(conn, series_id, cutoff_ms)})
-    return deleted
+        return deleted
+    return write(work)
 
 
 def _count_expired(engine: Engine, table: Table, time_column: str, series_ids: list[int], cutoff_ms: int) -> int:
@@ -84,7 +102,8 @@ def _count_expired(engine: Engine, table: Table, time_column: str, series_ids: l
             *_expired(table, time_column, sid, code, cutoff_ms))) for sid in series_ids for code in KINDS_BY_CODE)
 
 
-def _trim_series(engine: Engine, series_id: int, cutoffs: Cutoffs, chunk: int) -> tuple[int, int, int]:
+def _trim_series(engine: Engine, write: Writes, series_id: int, cutoffs: Cutoffs,
+                 chunk: int) -> tuple[int, int, int]:
     """Every tier of one GPU, finest first; its totals follow its raw cutoff. Which (tier, metric)
     has anything to delete is asked first, outside the write lock: most passes find little."""
     counts = []
@@ -94,19 +113,20 @@ def _trim_series(engine: Engine, series_id: int, cutoffs: Cutoffs, chunk: int) -
             due = [code for code in KINDS_BY_CODE
                    if conn.scalar(select(exists().where(*_expired(table, time_column, series_id, code, cutoff))))]
         for code in due:
-            while (n := _delete_chunk(engine, table, time_column, series_id, code, cutoff, chunk)) > 0:
+            while (n := _delete_chunk(write, table, time_column, series_id, code, cutoff, chunk)) > 0:
                 deleted += n
         counts.append(deleted)
         if table is RECORDS and deleted:
-            with write_tx(engine) as conn:
-                recompute_totals(conn, [series_id], cutoffs.raw)
+            write(lambda conn: recompute_totals(conn, [series_id], cutoffs.raw))
     return counts[0], counts[1], counts[2]
 
 
 def run_retention(engine: Engine, retention: Retention, chunk_rows: int, dry_run: bool = False,
-                  now_ms: int | None = None) -> RetentionResult:
-    """One pass over every tier; a dry run only counts. A real run records itself in ``job_runs``."""
+                  now_ms: int | None = None, write: Writes | None = None) -> RetentionResult:
+    """One pass over every tier; a dry run only counts. Writes go through ``write`` (default:
+    ``direct_writes(engine)``); reads, outside the write lock, through ``engine``."""
     began = time.monotonic()
+    write = write or direct_writes(engine)
     cutoffs = retention.cutoffs(now_ms)
     with engine.connect() as conn:
         series_ids = list(conn.scalars(select(SERIES.c.id).order_by(SERIES.c.id)))
@@ -116,28 +136,20 @@ def run_retention(engine: Engine, retention: Retention, chunk_rows: int, dry_run
     else:
         counts = [0, 0, 0]
         for series_id in series_ids:
-            counts = [total + n for total, n in zip(counts, _trim_series(engine, series_id, cutoffs, chunk_rows))]
+            trimmed = _trim_series(engine, write, series_id, cutoffs, chunk_rows)
+            counts = [total + n for total, n in zip(counts, trimmed)]
     result = RetentionResult(cutoffs, *counts, dry_run, int((time.monotonic() - began) * 1000))
-    if not dry_run:
-        with write_tx(engine) as conn:
-            upsert_job_run(conn, "retention", duration_ms=result.duration_ms, deleted=result.records, error=None)
-        if any(counts):
-            log.info("retention deleted %d records, %d minute and %d hour rollups", *counts)
+    if not dry_run and any(counts):
+        log.info("retention deleted %d records, %d minute and %d hour rollups", *counts)
     return result
 
 
 def retention_job() -> RetentionResult:
-    """The periodic job: current app's settings; a failure is recorded for /health, then re-raised."""
-    config = current_app.config
-    try:
-        return run_retention(db.engine, Retention.from_config(config), config["RETENTION_CHUNK_ROWS"])
-    except Exception as exc:
-        try:
-            with write_tx(db.engine) as conn:
-                upsert_job_run(conn, "retention", duration_ms=0, deleted=0, error=f"{type(exc).__name__}: {exc}")
-        except Exception:  # noqa: BLE001 - the database itself is failing; the original error matters
-            log.exception("could not record the retention failure")
-        raise
+    """The periodic job, with the current app's settings, its writes on the app's writer thread
+    (jobs.py records each run for /health)."""
+    app = current_app
+    return run_retention(db.engine, Retention.from_config(app.config), app.config["RETENTION_CHUNK_ROWS"],
+                         write=app.extensions[WRITE_QUEUE_KEY].run)
 
 
 def _iso(ms: int) -> str:
@@ -152,8 +164,11 @@ def _iso(ms: int) -> str:
 def retention_command(hours: float | None, dry_run: bool) -> None:
     """Delete what each tier no longer keeps, once, and print what was deleted."""
     config = current_app.config
-    if hours is not None and hours <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--hours")
+    if hours is not None and hours < 0:
+        raise click.BadParameter("must be >= 0 (0 keeps records forever)", param_hint="--hours")
+    if (config["METRICS_RETENTION_HOURS"] if hours is None else hours) == 0:
+        click.echo("retention: 0 hours keeps records forever; nothing deleted")
+        return
     try:
         retention = Retention.from_config({**config, **({} if hours is None else {"METRICS_RETENTION_HOURS": hours})})
     except ValueError as exc:

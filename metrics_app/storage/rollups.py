@@ -1,8 +1,8 @@
 """Per-minute and per-hour rollups and per-GPU totals of newly stored rows, merged into their tables
 in the ingest transaction, and the totals' recomputation after retention.
 
-All three tables hold the same combinable stats (``STATS``: count, then sum/min/max of v1..v3), so
-one merge statement serves them all. It is rendered by hand as a single multi-row ``INSERT .. ON CONFLICT DO
+All three tables hold the same combinable stats (``STATS``: count, then count/sum/min/max of v1..v3),
+so one merge statement serves them all. It is rendered by hand as a single multi-row ``INSERT .. ON CONFLICT DO
 UPDATE`` per table, executed on the driver cursor: SQLAlchemy's executemany spent more on building
 parameter dicts than the database spent on the rows, inside the write lock.
 """
@@ -22,8 +22,10 @@ from .tiers import HOUR_MS, MINUTE_MS, Cutoffs
 ROLLUPS: Table = Rollup.__table__
 HOURS: Table = HourRollup.__table__
 TOTALS: Table = SeriesTotal.__table__
-STATS = ("n", "sum1", "min1", "max1", "sum2", "min2", "max2", "sum3", "min3", "max3")
-#: Rows per statement: 13 parameters each stays well under SQLite's 32,766.
+STATS = ("n", "n1", "sum1", "min1", "max1", "n2", "sum2", "min2", "max2", "n3", "sum3", "min3", "max3")
+#: Where each value column's count is in a stat row (its sum, min and max follow it).
+_FIELD_AT = (1, 5, 9)
+#: Rows per statement: 16 parameters each stays well under SQLite's 32,766.
 _CHUNK_ROWS = 2000
 _PG_DIALECT = PGDialect()
 
@@ -40,32 +42,37 @@ def least_greatest(postgresql: bool) -> tuple[str, str]:
 
 
 def aggregate(rows: Iterable[Sequence[Any]], cuts: Cutoffs) -> tuple[Counter, dict[Table, list[list[Any]]]]:
-    """From stored (series_id, metric, ts_ms, pid, v1, v2, v3) rows: raw records per series, and the stat
-    rows to merge into each table, in key order. Minutes go to ``rollups_1m`` while that tier covers
-    them, hours always, totals only from raw-backed minutes (what /stats describes).
+    """From stored (series_id, metric, ts_ms, pid, v1, v2, v3, name) rows: raw records per series, and
+    the stat rows to merge into each table, in key order. Minutes go to ``rollups_1m`` while that tier
+    covers them, hours always, totals only from raw-backed minutes (what /stats describes).
 
     One pass over plain lists, then over the far fewer minutes: this runs inside the write lock. A
-    kind's used columns are all required fields, so within one key a column is either always None
-    or never.
+    value column may be None in some rows of a key and not in others (optional clocks), hence a
+    count per column.
     """
     per_series: Counter = Counter()
     minutes: dict[tuple[int, int, int], list[Any]] = {}
-    for series_id, metric, ts_ms, _pid, v1, v2, v3 in rows:
+    for series_id, metric, ts_ms, _pid, v1, v2, v3, _name in rows:
         if ts_ms >= cuts.raw:
             per_series[series_id] += 1
         key = (series_id, metric, ts_ms - ts_ms % MINUTE_MS)
         a = minutes.get(key)
         if a is None:
-            minutes[key] = [1, v1, v1, v1, v2, v2, v2, v3, v3, v3]
+            minutes[key] = [1, *_first(v1), *_first(v2), *_first(v3)]
             continue
         a[0] += 1
-        for i, v in ((1, v1), (4, v2), (7, v3)):
-            if v is not None:
-                a[i] += v
-                if v < a[i + 1]:
-                    a[i + 1] = v
-                elif v > a[i + 2]:
-                    a[i + 2] = v
+        for i, v in ((1, v1), (5, v2), (9, v3)):
+            if v is None:
+                continue
+            if not a[i]:
+                a[i:i + 4] = 1, v, v, v
+                continue
+            a[i] += 1
+            a[i + 1] += v
+            if v < a[i + 2]:
+                a[i + 2] = v
+            elif v > a[i + 3]:
+                a[i + 3] = v
     hours: dict[tuple[int, int, int], list[Any]] = {}
     totals: dict[tuple[int, int], list[Any]] = {}
     for (series_id, metric, minute), stats in minutes.items():
@@ -85,15 +92,22 @@ def _add(into: dict[Any, list[Any]], key: Any, stats: list[Any]) -> None:
         _merge(known, stats)
 
 
+def _first(value: Any) -> tuple[int, Any, Any, Any]:
+    return (0, None, None, None) if value is None else (1, value, value, value)
+
+
 def _merge(total: list[Any], stats: list[Any]) -> None:
-    """Same key, so the same columns are set: the first unused one ends the kind's fields."""
     total[0] += stats[0]
-    for i in (1, 4, 7):
-        if stats[i] is None:
-            return
+    for i in _FIELD_AT:
+        if not stats[i]:
+            continue
+        if not total[i]:
+            total[i:i + 4] = stats[i:i + 4]
+            continue
         total[i] += stats[i]
-        total[i + 1] = min(total[i + 1], stats[i + 1])
-        total[i + 2] = max(total[i + 2], stats[i + 2])
+        total[i + 1] += stats[i + 1]
+        total[i + 2] = min(total[i + 2], stats[i + 2])
+        total[i + 3] = max(total[i + 3], stats[i + 3])
 
 
 @lru_cache(maxsize=128)
@@ -103,10 +117,12 @@ def _merge_sql(table: Table, rows: int, postgresql: bool) -> str:
     least, greatest = least_greatest(postgresql)
     name, keys = table.name, [c.name for c in table.primary_key.columns]
     merged = [f"n = {name}.n + excluded.n"]
-    for k in (1, 2, 3):
-        merged += [f"sum{k} = {name}.sum{k} + excluded.sum{k}",
-                   f"min{k} = {least}({name}.min{k}, excluded.min{k})",
-                   f"max{k} = {greatest}({name}.max{k}, excluded.max{k})"]
+    for k in (1, 2, 3):  # either side may lack the column: coalesce, as SQLite's min(x, NULL) is NULL
+        old, new = f"{name}.%s{k}", f"excluded.%s{k}"
+        merged += [f"n{k} = {old % 'n'} + {new % 'n'}",
+                   f"sum{k} = coalesce({old % 'sum'} + {new % 'sum'}, {old % 'sum'}, {new % 'sum'})",
+                   f"min{k} = coalesce({least}({old % 'min'}, {new % 'min'}), {old % 'min'}, {new % 'min'})",
+                   f"max{k} = coalesce({greatest}({old % 'max'}, {new % 'max'}), {old % 'max'}, {new % 'max'})"]
     columns = [*keys, *STATS]
     if postgresql:
         arrays = ", ".join(f"%s::{table.c[c].type.compile(dialect=_PG_DIALECT)}[]" for c in columns)
@@ -134,11 +150,16 @@ def merge_stats(conn: Connection, merges: dict[Table, list[list[Any]]]) -> None:
         cursor.close()
 
 
+def combine_function(stat: str) -> str:
+    """The SQL aggregate that combines one stat column over rows: counts and sums add up."""
+    return stat[:3] if stat[:3] in ("min", "max") else "sum"
+
+
 def recompute_totals(conn: Connection, series_ids: Sequence[int], raw_cutoff_ms: int) -> None:
     """Rebuild these GPUs' totals from their raw-backed minutes (after retention moved the raw cutoff)."""
     ids = sorted(series_ids)
     rollup = ROLLUPS.c
-    stats = [func.sum(rollup.n)] + [getattr(func, stat[:3])(rollup[stat]) for stat in STATS[1:]]
+    stats = [getattr(func, combine_function(stat))(rollup[stat]) for stat in STATS]
     conn.execute(delete(TOTALS).where(TOTALS.c.series_id.in_(ids)))
     conn.execute(insert(TOTALS).from_select(
         ["series_id", "metric", *STATS],

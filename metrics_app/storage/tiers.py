@@ -6,6 +6,9 @@ whole unit of the next coarser tier (raw at a minute, the minute tier at an hour
 either wholly raw-backed or not, and an hour wholly minute-backed or not: a coarser row never counts
 a record that a finer one lost, and queries can split a range at the cutoffs without partial units.
 
+``METRICS_RETENTION_HOURS=0`` keeps records forever, and so every tier: all cutoffs are ``FOREVER``
+(no record is old enough for a rollup-only tier, and retention deletes nothing).
+
 The writer runs on a thread without an app context and only sees its connection, so the settings
 are kept per engine (bound by ``storage.init_app``), like the engine's writer lock.
 """
@@ -23,6 +26,8 @@ HOUR_MS = 3_600_000
 #: Tier names as queries report them (``"resolution"``), finest first.
 RAW, MINUTE, HOUR = "raw", "1m", "1h"
 RESOLUTION_MS = {RAW: 1, MINUTE: MINUTE_MS, HOUR: HOUR_MS}
+#: A cutoff before any storable time (year 0001 is -62,135,596,800,000 ms), a whole hour.
+FOREVER = -(1 << 62) // HOUR_MS * HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +46,7 @@ class Retention:
     hour_days: float
 
     def __post_init__(self) -> None:
-        if not 0 < self.raw_hours <= self.minute_days * 24 <= self.hour_days * 24:
+        if self.raw_hours and not 0 < self.raw_hours <= self.minute_days * 24 <= self.hour_days * 24:
             raise ValueError("retention must be positive and grow with each tier: METRICS_RETENTION_HOURS "
                              "<= ROLLUP_1M_RETENTION_DAYS * 24 <= ROLLUP_1H_RETENTION_DAYS * 24, got "
                              f"{self.raw_hours:g} h, {self.minute_days:g} d, {self.hour_days:g} d")
@@ -52,6 +57,8 @@ class Retention:
                    float(config["ROLLUP_1H_RETENTION_DAYS"]))
 
     def cutoffs(self, now_ms: int | None = None) -> Cutoffs:
+        if not self.raw_hours:
+            return Cutoffs(FOREVER, FOREVER, FOREVER)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         raw = _floor(now - int(self.raw_hours * HOUR_MS), MINUTE_MS)
         minute = _floor(now - int(self.minute_days * 24 * HOUR_MS), HOUR_MS)

@@ -2,7 +2,8 @@
 call ``store_rows`` inside a transaction they own, so the tailer can commit its offset with the rows.
 
 Per batch, in the caller's transaction:
-  1. resolve each (hostname, gpuIndex) to a ``gpu_series`` id, creating missing ones;
+  1. resolve each GPU (hostname and ``identity_key``: UUID, else index) to a ``gpu_series`` id,
+     creating missing ones;
   2. bulk-insert the rows with ``ON CONFLICT DO NOTHING`` on the natural key, ``RETURNING`` exactly
      the rows that were new (a retried batch stores nothing twice and counts nothing twice);
   3. add the new rows to the per-GPU summary, the per-minute and per-hour rollups and the per-GPU
@@ -24,7 +25,7 @@ from sqlalchemy import Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .models import GpuSeries, Record
+from .models import GpuSeries, Record, identity_key
 from .rollups import aggregate, least_greatest, merge_stats, values_list
 from .tiers import Cutoffs, retention_for
 
@@ -36,7 +37,7 @@ class Row(NamedTuple):
     """One validated record, already in storage units (UTC ms, kind code, value columns)."""
 
     hostname: str
-    gpu_index: int
+    gpu_index: int | None
     gpu_uuid: str | None
     gpu_name: str | None
     metric: int
@@ -45,6 +46,17 @@ class Row(NamedTuple):
     v1: float | None
     v2: float | None
     v3: float | None
+    #: A process record's process name.
+    name: str | None = None
+
+
+#: Which GPU a row is about, as the writer keys it: the index counts only without a UUID.
+GpuKey = tuple[str, str | None, int | None]
+
+
+def gpu_key(row: Row) -> GpuKey:
+    uuid = row.gpu_uuid
+    return (row.hostname, uuid, None) if uuid else (row.hostname, None, row.gpu_index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +89,9 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
-#: (hostname, gpu_index) -> gpu_series.id per engine. Safe to keep: summary rows are never deleted
-#: (retention only zeroes their counts), so an id, once seen, stays valid.
-_SERIES_IDS: "weakref.WeakKeyDictionary[Engine, dict[tuple[str, int], int]]" = weakref.WeakKeyDictionary()
+#: GpuKey -> gpu_series.id per engine. Safe to keep: summary rows are never deleted (retention only
+#: zeroes their counts), so an id, once seen, stays valid.
+_SERIES_IDS: "weakref.WeakKeyDictionary[Engine, dict[GpuKey, int]]" = weakref.WeakKeyDictionary()
 
 
 @dataclass(slots=True)
@@ -88,60 +100,62 @@ class _SeriesBatch:
 
     lo: int
     hi: int
-    uuid: str | None
+    index: int | None
     name: str | None
     new: int = 0
 
 
-def _summarize(rows: Sequence[Row]) -> dict[tuple[str, int], _SeriesBatch]:
+def _summarize(rows: Sequence[Row], keys: Sequence[GpuKey]) -> dict[GpuKey, _SeriesBatch]:
     """Labels: the latest non-empty value by record time wins."""
-    span: dict[tuple[str, int], _SeriesBatch] = {}
-    for row in rows:
-        key = (row.hostname, row.gpu_index)
+    span: dict[GpuKey, _SeriesBatch] = {}
+    for key, row in zip(keys, rows):
         entry = span.get(key)
         if entry is None:
-            span[key] = _SeriesBatch(row.ts_ms, row.ts_ms, row.gpu_uuid, row.gpu_name)
+            span[key] = _SeriesBatch(row.ts_ms, row.ts_ms, row.gpu_index, row.gpu_name)
             continue
         if row.ts_ms < entry.lo:
             entry.lo = row.ts_ms
         if row.ts_ms >= entry.hi:
             entry.hi = row.ts_ms
-            entry.uuid = row.gpu_uuid or entry.uuid
+            entry.index = entry.index if row.gpu_index is None else row.gpu_index
             entry.name = row.gpu_name or entry.name
     return span
 
 
-def _series_ids(conn: Connection, span: dict[tuple[str, int], _SeriesBatch]) -> dict[tuple[str, int], int]:
+def _series_ids(conn: Connection, span: dict[GpuKey, _SeriesBatch]) -> dict[GpuKey, int]:
     known = _SERIES_IDS.setdefault(conn.engine, {})
     if known.keys() >= span.keys():
         return known
-    lookup = select(SERIES.c.id, SERIES.c.hostname, SERIES.c.gpu_index).where(
-        tuple_(SERIES.c.hostname, SERIES.c.gpu_index).in_(sorted(span.keys() - known.keys())))
-    found = {(h, g): i for i, h, g in conn.execute(lookup)}
+    wanted = {(host, identity_key(uuid, index)): (host, uuid, index)
+              for host, uuid, index in span.keys() - known.keys()}
+    lookup = select(SERIES.c.id, SERIES.c.hostname, SERIES.c.gpu_key).where(
+        tuple_(SERIES.c.hostname, SERIES.c.gpu_key).in_(sorted(wanted)))
+    found = {wanted[(h, k)]: i for i, h, k in conn.execute(lookup)}
     # Only rows that existed before this transaction are cached: one it creates would be void if it
     # rolled back. Those are found (and cached) by the next batch's lookup.
     known.update(found)
-    missing = sorted(span.keys() - found.keys() - known.keys())
+    missing = sorted(k for k in wanted if wanted[k] not in found)
     if not missing:
         return known
-    conn.execute(dialect_insert(conn, SERIES).on_conflict_do_nothing(index_elements=["hostname", "gpu_index"]), [
-        {"hostname": h, "gpu_index": g, "first_ts_ms": span[(h, g)].lo, "last_ts_ms": span[(h, g)].hi,
-         "record_count": 0} for h, g in missing])
-    return {**known, **{(h, g): i for i, h, g in conn.execute(lookup)}}
+    conn.execute(dialect_insert(conn, SERIES).on_conflict_do_nothing(index_elements=["hostname", "gpu_key"]), [
+        {"hostname": h, "gpu_key": k, "gpu_uuid": wanted[(h, k)][1], "gpu_index": span[wanted[(h, k)]].index,
+         "first_ts_ms": span[wanted[(h, k)]].lo, "last_ts_ms": span[wanted[(h, k)]].hi, "record_count": 0}
+        for h, k in missing])
+    return {**known, **{wanted[(h, k)]: i for i, h, k in conn.execute(lookup)}}
 
 
-#: Record columns in insert order; rows per multi-row INSERT on SQLite (7 parameters each, well under
+#: Record columns in insert order; rows per multi-row INSERT on SQLite (8 parameters each, well under
 #: its 32,766 limit).
-_RECORD_COLUMNS = ("series_id", "metric", "ts_ms", "pid", "v1", "v2", "v3")
+_RECORD_COLUMNS = ("series_id", "metric", "ts_ms", "pid", "v1", "v2", "v3", "name")
 _CHUNK_ROWS = 2000
 _NATURAL_KEY = itemgetter(0, 1, 2, 3)
 _ON_CONFLICT = "ON CONFLICT (series_id, metric, ts_ms, pid) DO NOTHING"
 _RETURNING = f" RETURNING {', '.join(_RECORD_COLUMNS)}"
-#: PostgreSQL takes the batch as seven arrays: one parameter per column instead of 7,000 that
-#: psycopg would adapt one by one (measured: 36 -> 8 ms of client CPU per 1,000 rows).
+#: PostgreSQL takes the batch as one array per column: one parameter per column instead of 8,000
+#: that psycopg would adapt one by one (measured: 36 -> 8 ms of client CPU per 1,000 rows).
 _PG_RECORDS_SQL = (f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) SELECT * FROM unnest("
                    "%s::integer[], %s::smallint[], %s::bigint[], %s::integer[], %s::float8[], %s::float8[], "
-                   f"%s::float8[]) {_ON_CONFLICT}{_RETURNING}")
+                   f"%s::float8[], %s::text[]) {_ON_CONFLICT}{_RETURNING}")
 
 
 @lru_cache(maxsize=64)
@@ -176,23 +190,24 @@ def _insert_sqlite(cursor: Any, values: list[tuple]) -> list[tuple]:
     return new
 
 
-def _values(rows: Sequence[Row], ids: dict[tuple[str, int], int]) -> list[tuple]:
-    """Rows as (series_id, metric, ts_ms, pid, v1, v2, v3)."""
-    return [(ids[(r.hostname, r.gpu_index)], r.metric, r.ts_ms, r.pid, r.v1, r.v2, r.v3) for r in rows]
+def _values(rows: Sequence[Row], keys: Sequence[GpuKey], ids: dict[GpuKey, int]) -> list[tuple]:
+    """Rows as (series_id, metric, ts_ms, pid, v1, v2, v3, name)."""
+    return [(ids[k], r.metric, r.ts_ms, r.pid, r.v1, r.v2, r.v3, r.name) for k, r in zip(keys, rows)]
 
 
-def _insert_records(conn: Connection, rows: Sequence[Row], ids: dict[tuple[str, int], int]) -> list[tuple]:
-    """The new rows, as (series_id, metric, ts_ms, pid, v1, v2, v3)."""
+def _insert_records(conn: Connection, rows: Sequence[Row], keys: Sequence[GpuKey],
+                    ids: dict[GpuKey, int]) -> list[tuple]:
+    """The new rows, as (series_id, metric, ts_ms, pid, v1, v2, v3, name)."""
     if not rows:
         return []
-    values = _values(rows, ids)
+    values = _values(rows, keys, ids)
     cursor = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name != "postgresql":
             return _insert_sqlite(cursor, values)
         values.sort(key=_NATURAL_KEY)  # concurrent writers take unique-index locks in one order
         columns = [list(column) for column in zip(*values)]
-        for values_column in columns[4:]:  # psycopg needs one element type per array: callers may pass ints
+        for values_column in columns[4:7]:  # psycopg needs one element type per array: callers may pass ints
             values_column[:] = [None if v is None else float(v) for v in values_column]
         cursor.execute(_PG_RECORDS_SQL, columns)
         return cursor.fetchall()
@@ -206,14 +221,13 @@ def _update_series_sql(postgresql: bool) -> str:
     mark = "%s" if postgresql else "?"
     return (f"UPDATE {SERIES.name} SET record_count = record_count + {mark}, "
             f"first_ts_ms = {least}(first_ts_ms, {mark}), last_ts_ms = {greatest}(last_ts_ms, {mark}), "
-            f"gpu_uuid = coalesce({mark}, gpu_uuid), gpu_name = coalesce({mark}, gpu_name) WHERE id = {mark}")
+            f"gpu_index = coalesce({mark}, gpu_index), gpu_name = coalesce({mark}, gpu_name) WHERE id = {mark}")
 
 
-def _update_series(conn: Connection, span: dict[tuple[str, int], _SeriesBatch],
-                   ids: dict[tuple[str, int], int]) -> None:
+def _update_series(conn: Connection, span: dict[GpuKey, _SeriesBatch], ids: dict[GpuKey, int]) -> None:
     """Counts grow by the new rows only; the span and labels by the whole batch. In id order (lock
     order on PostgreSQL), on the driver cursor (SQLAlchemy's executemany cost ~0.6 ms a batch)."""
-    params = sorted(((e.new, e.lo, e.hi, e.uuid, e.name, ids[key]) for key, e in span.items()), key=itemgetter(5))
+    params = sorted(((e.new, e.lo, e.hi, e.index, e.name, ids[key]) for key, e in span.items()), key=itemgetter(5))
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.executemany(_update_series_sql(conn.dialect.name == "postgresql"), params)
@@ -239,11 +253,13 @@ def store_rows(conn: Connection, rows: Sequence[Row]) -> StoreResult:
     raw, old, expired = _split_by_age(rows, cuts)
     if expired == len(rows):
         return StoreResult(len(rows), 0, expired=expired)
-    span = _summarize([*raw, *old]) if old or expired else _summarize(raw)
+    raw_keys = [gpu_key(row) for row in raw]
+    old_keys = [gpu_key(row) for row in old]
+    span = _summarize([*raw, *old], raw_keys + old_keys) if old else _summarize(raw, raw_keys)
     ids = _series_ids(conn, span)
-    new = _insert_records(conn, raw, ids)
-    per_series, merges = aggregate([*new, *_values(old, ids)] if old else new, cuts)
-    raw_span = _summarize(raw) if old or expired else span
+    new = _insert_records(conn, raw, raw_keys, ids)
+    per_series, merges = aggregate([*new, *_values(old, old_keys, ids)] if old else new, cuts)
+    raw_span = _summarize(raw, raw_keys) if old else span
     for key, entry in raw_span.items():
         entry.new = per_series[ids[key]]
     if raw_span:

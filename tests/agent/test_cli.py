@@ -1,11 +1,15 @@
 """flask agent push: samples the (fake) GPUs through a hub, POSTs them, spools while the server is down."""
 from __future__ import annotations
 
+import pytest
+
 from metrics_app.cli.gpus import SOURCES_FACTORY_KEY
 from tests.fakes import StaticGpuSource, gpu_entry
 from tests.server import free_port
 
 from .conftest import stored
+
+pytestmark = pytest.mark.slow
 
 
 def use_fake_gpus(app) -> None:
@@ -27,7 +31,7 @@ def test_push_sends_each_sample_of_this_machine(app, runner, server, tmp_path):
     records = stored(server, "cli-box")
     assert len(records) == 18 and len({r["timestamp"] for r in records}) == 3
     process = [r for r in records if r["metric"] == "process"][0]
-    assert process["payload"] == {"usedMiB": 1024.0, "pid": 77} and process["gpuId"] == "GPU-00000000"
+    assert process["payload"] == {"usedMiB": 1024.0, "pid": 77, "name": None} and process["gpuId"] == "GPU-00000000"
 
 
 def test_a_sample_taken_while_the_server_is_down_is_delivered_by_the_next_run(app, runner, server, tmp_path):

@@ -4,12 +4,16 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from metrics_app.agent.client import IngestClient
 from metrics_app.agent.push import PushAgent
 from metrics_app.agent.spool import Spool
 from tests.server import GunicornServer
 
 from .conftest import FakeMachine, stored
+
+pytestmark = pytest.mark.slow
 
 
 def wait_for(condition, seconds: float = 30) -> None:

@@ -16,6 +16,21 @@ SEED_EXAMPLES: dict[str, dict[str, Any]] = {
     "process": {"timestamp": "2025-01-01T00:00:00Z", "gpuIndex": 0, "metric": "process", "pid": 1234, "usedMiB": 512},
 }
 
+#: The C++ crawler's records as it sends them (values invented; no gpuIndex), and its --self-test
+#: record (the crawler-ingest API's vocabulary, but no gpuIndex and no gpuId).
+CRAWLER_EXAMPLES: dict[str, dict[str, Any]] = {
+    "gpu": {"timestamp": "2025-11-12T18:30:05.123Z", "hostname": "DESKTOP-01",
+            "gpuId": "GPU-5f1c2a3b-9d4e-4c1a-8b7f-0123456789ab", "gpuName": "NVIDIA GeForce RTX 4090",
+            "metricType": "gpu", "totalMemoryMiB": 24564, "usedTotalMemoryMiB": 1820, "freeMemoryMiB": 22744,
+            "gpuUtilPercent": 7, "memUtilPercent": 3, "temperatureCelsius": 41, "powerMilliwatts": 28450,
+            "graphicsClockMHz": 210, "smClockMHz": 210, "memClockMHz": 405},
+    "process": {"timestamp": "2025-11-12T18:30:05.123Z", "hostname": "DESKTOP-01",
+                "gpuId": "GPU-5f1c2a3b-9d4e-4c1a-8b7f-0123456789ab", "gpuName": "NVIDIA GeForce RTX 4090",
+                "metricType": "process", "pid": 4242, "processName": "python3", "processUsedMemoryMiB": 1536},
+    "self_test": {"timestamp": "2025-11-12T18:30:10.131Z", "metric": "power", "hostname": "DESKTOP-01",
+                  "gpuName": "GPU", "watts": 100.0},
+}
+
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from metrics_app.extensions import db
 from metrics_app.ingest.tailer import FileTailer
-from metrics_app.storage import jobs_status
+from metrics_app.storage import write_queue
+from metrics_app.storage.status import tailers_status
 from metrics_app.storage.models import Record
 
 from .records import utilization
@@ -19,7 +20,7 @@ from .records import utilization
 @pytest.fixture
 def ctx(app):
     with app.app_context():
-        yield db.engine
+        yield write_queue(app)
 
 
 def lines(records) -> bytes:
@@ -43,7 +44,7 @@ def test_offset_survives_a_restart_without_rereading_or_skipping(ctx, tmp_path):
     assert restarted.line_no == 30 and restarted.offset == path.stat().st_size
     assert stored() == 30
     # A duplicate would have been absorbed by the natural key, so check the tailer's own counts too.
-    assert jobs_status()["tailers"][0]["records_ok"] == 30
+    assert tailers_status()[0]["records_ok"] == 30
 
 
 def test_partial_last_line_waits_for_its_newline(ctx, tmp_path):
@@ -101,7 +102,7 @@ def test_malformed_lines_are_counted_logged_and_skipped(ctx, tmp_path, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any("line 2 is malformed" in m for m in messages)
     assert any("line 3 is malformed" in m and "gpuPercent" in m for m in messages)
-    status = jobs_status()["tailers"][0]
+    status = tailers_status()[0]
     assert status["malformed"] == 2 and status["last_error"].startswith("line 3:")
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from marshmallow import ValidationError
 
-from metrics_app.ingest.schemas import KIND_FIELDS, SCHEMAS
-from metrics_app.ingest.validation import Rejected, fast_load, marshmallow_errors, to_row
+from metrics_app.ingest.schemas import CRAWLER_SCHEMAS, KIND_FIELDS, SCHEMAS
+from metrics_app.ingest.validation import Rejected, fast_load, kind_key, marshmallow_errors, schema_rows
 from metrics_app.storage.kinds import KINDS
 
-from .records import SEED_EXAMPLES
+from .records import CRAWLER_EXAMPLES, SEED_EXAMPLES
 
 GOOD = [
     *SEED_EXAMPLES.values(),
@@ -19,6 +19,18 @@ GOOD = [
     dict(SEED_EXAMPLES["process"], pid=0, usedMiB=0.5),
     dict(SEED_EXAMPLES["memory"], hostname="", gpuId="", gpuName=""),
     dict(SEED_EXAMPLES["memory"], totalMiB=1024.0 ** 3, usedMiB=0, freeMiB=1e-300),
+    # The FastAPI backend's variants: no gpuIndex, any of the three clocks, no pid.
+    dict(SEED_EXAMPLES["memory"], gpuIndex=None),
+    {k: v for k, v in SEED_EXAMPLES["memory"].items() if k != "gpuIndex"},
+    {k: v for k, v in SEED_EXAMPLES["clocks"].items() if k != "memoryMHz"},
+    dict(SEED_EXAMPLES["clocks"], smMHz=2520),
+    dict(SEED_EXAMPLES["clocks"], graphicsMHz=None, memoryMHz=None, smMHz=0),
+    {k: v for k, v in SEED_EXAMPLES["process"].items() if k != "pid"},
+    dict(SEED_EXAMPLES["process"], pid=None, name="C:\\Program Files\\app.exe"),
+    # The C++ crawler's records, verbatim, and its self-test record.
+    *CRAWLER_EXAMPLES.values(),
+    dict(CRAWLER_EXAMPLES["gpu"], gpuIndex=1, powerMilliwatts=0.5),
+    {k: v for k, v in CRAWLER_EXAMPLES["process"].items() if k not in ("pid", "processName")},
 ]
 BAD = [
     5, None, [], "x", {},
@@ -29,7 +41,6 @@ BAD = [
     dict(SEED_EXAMPLES["memory"], usedMiB=-0.001),
     dict(SEED_EXAMPLES["memory"], usedMiB=10 ** 400),
     dict(SEED_EXAMPLES["memory"], gpuIndex=65536),
-    dict(SEED_EXAMPLES["memory"], gpuIndex=None),
     dict(SEED_EXAMPLES["memory"], timestamp=None),
     dict(SEED_EXAMPLES["memory"], timestamp="2025-13-01T00:00:00Z"),
     dict(SEED_EXAMPLES["memory"], gpuId="g" * 129),
@@ -40,17 +51,35 @@ BAD = [
     dict(SEED_EXAMPLES["utilization"], gpuPercent=float("inf")),
     dict(SEED_EXAMPLES["temperature"], celsius=-61),
     dict(SEED_EXAMPLES["process"], pid=2 ** 31),
-    {k: v for k, v in SEED_EXAMPLES["clocks"].items() if k != "memoryMHz"},
+    {k: v for k, v in SEED_EXAMPLES["clocks"].items() if k not in ("graphicsMHz", "memoryMHz")},
+    dict(SEED_EXAMPLES["clocks"], graphicsMHz=None, memoryMHz=None),
+    dict(SEED_EXAMPLES["clocks"], smMHz="2520"),
+    dict(SEED_EXAMPLES["process"], name=5),
+    dict(SEED_EXAMPLES["process"], name="x" * 1025),
+    dict(SEED_EXAMPLES["memory"], metricType="gpu"),
+    dict(CRAWLER_EXAMPLES["gpu"], metricType="fan"),
+    dict(CRAWLER_EXAMPLES["gpu"], metricType=None),
+    dict(CRAWLER_EXAMPLES["gpu"], powerMilliwatts=-1),
+    dict(CRAWLER_EXAMPLES["gpu"], powerMilliwatts="28450"),
+    dict(CRAWLER_EXAMPLES["gpu"], smClockMHz=None),
+    dict(CRAWLER_EXAMPLES["gpu"], gpuUtilPercent=101),
+    dict(CRAWLER_EXAMPLES["gpu"], watts=5),
+    {k: v for k, v in CRAWLER_EXAMPLES["gpu"].items() if k != "memClockMHz"},
+    dict(CRAWLER_EXAMPLES["process"], processName="a\x00b"),
+    dict(CRAWLER_EXAMPLES["process"], pid=-1),
+    dict(CRAWLER_EXAMPLES["process"], usedMiB=5),
+    {k: v for k, v in CRAWLER_EXAMPLES["process"].items() if k != "timestamp"},
 ]
 
 
 def marshmallow_load(record):
-    return SCHEMAS[record["metric"]].load(record)
+    key = kind_key(record)
+    return (SCHEMAS if key == "metric" else CRAWLER_SCHEMAS)[record[key]].load(record)
 
 
 @pytest.mark.parametrize("record", GOOD)
 def test_good_records_load_identically(record):
-    assert fast_load(record) == to_row(marshmallow_load(record))
+    assert fast_load(record) == schema_rows(record)
     assert marshmallow_errors(record) == {}
 
 
@@ -59,11 +88,13 @@ def test_bad_records_are_rejected_by_both(record):
     with pytest.raises(Rejected):
         fast_load(record)
     assert marshmallow_errors(record)
-    if isinstance(record, dict) and isinstance(record.get("metric"), str) and record["metric"] in SCHEMAS:
+    key = kind_key(record) if isinstance(record, dict) else "metric"
+    kind = record.get(key) if isinstance(record, dict) else None
+    if isinstance(kind, str) and kind in (SCHEMAS if key == "metric" else CRAWLER_SCHEMAS):
         with pytest.raises(ValidationError):
             marshmallow_load(record)
 
 
 def test_schema_fields_match_the_storage_kinds():
     for name, kind in KINDS.items():
-        assert [f for f in KIND_FIELDS[name] if f != "pid"] == list(kind.fields)
+        assert [f for f in KIND_FIELDS[name] if f not in ("pid", "name")] == list(kind.fields)

@@ -10,6 +10,8 @@ from tests.server import GunicornServer
 
 from .records import SEED_EXAMPLES, utilization
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def server(tmp_path, database_url):

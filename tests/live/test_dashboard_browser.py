@@ -6,15 +6,14 @@ import shutil
 import urllib.request
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from ..server import ROOT, GunicornServer
+from ..server import GunicornServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium absent (Debian package 'chromium'; .ci/run installs it)")
-SCREENSHOTS = ROOT / "test-output"
+needs_chromium = pytest.mark.skipif(CHROMIUM is None,
+                                    reason="chromium absent (Debian package 'chromium'; .ci/run installs it)")
 
 
 def post_history(server: GunicornServer) -> None:
@@ -49,7 +48,10 @@ def dashboard(server: GunicornServer, path: str = "/"):
             browser.close()
 
 
-def test_dashboard_streams_live_and_draws_history(tmp_path):
+@pytest.mark.slow
+@needs_chromium
+def test_dashboard_streams_live_and_draws_history(tmp_path, screenshot_dir, app):
+    """``app`` empties the tables afterwards: on PostgreSQL this server shares the session's schema."""
     with GunicornServer(tmp_path) as server:
         post_history(server)
         with dashboard(server) as (page, problems):
@@ -66,11 +68,12 @@ def test_dashboard_streams_live_and_draws_history(tmp_path):
             page.wait_for_function("Number(document.querySelector('#history').dataset.points) > 0", timeout=10000)
             assert int(page.get_attribute("#history", "data-points")) == 30
 
-            SCREENSHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+            page.screenshot(path=str(screenshot_dir / "dashboard.png"), full_page=True)
             assert problems == []
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_dashboard_with_read_token_from_the_url_fragment(tmp_path):
     """With READ_TOKEN set, /#token=… sends it as a Bearer header and on the WebSocket handshake."""
     with GunicornServer(tmp_path, READ_TOKEN="s3cret") as server:

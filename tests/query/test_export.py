@@ -11,7 +11,7 @@ from metrics_app.query import export
 from .conftest import T0, row
 
 CSV_HEADER = ("timestamp,hostname,gpuIndex,gpuId,gpuName,metric,totalMiB,usedMiB,freeMiB,gpuPercent,"
-              "memoryPercent,celsius,watts,graphicsMHz,memoryMHz,pid")
+              "memoryPercent,celsius,watts,graphicsMHz,memoryMHz,smMHz,pid,name")
 
 
 def many(n: int, host: str = "h1") -> list:

@@ -21,7 +21,7 @@ def test_item_shape_matches_the_seed_payloads(client, store):
     store([row("process", T0, 512, pid=1234), row("power", T0, 115.2)])
     items = client.get("/metrics").get_json()["items"]
     by_metric = {i["metric"]: i for i in items}
-    assert by_metric["process"]["payload"] == {"usedMiB": 512, "pid": 1234}
+    assert by_metric["process"]["payload"] == {"usedMiB": 512, "pid": 1234, "name": None}
     assert by_metric["power"]["payload"] == {"watts": 115.2}
     assert set(by_metric["power"]) == {"timestamp", "metric", "gpuIndex", "hostname", "gpuId", "gpuName",
                                        "payload"}

@@ -45,13 +45,7 @@ def test_health_reports_database_and_counts(client, seeded):
     assert response.status_code == 200 and body["status"] == "ok"
     assert body["database"]["reachable"] is True
     assert body["counts"] == {"records": 1080, "gpus": 3}
-    assert body["retention"] is None and body["tailers"] == []
-
-
-def test_health_reports_the_last_retention_run(client, runner, seeded):
-    assert runner.invoke(args=["retention", "--hours", "1000000"]).exit_code == 0
-    retention = client.get("/health").get_json()["retention"]
-    assert retention["last_run"].endswith("Z") and retention["deleted"] == 0 and retention["error"] is None
+    assert body["jobs"] == {} and body["tailers"] == []
 
 
 def test_health_is_503_degraded_when_the_database_fails(app, client, monkeypatch):

@@ -177,3 +177,40 @@ def test_importing_an_old_file_reports_what_only_the_rollups_kept(tiered, tmp_pa
     assert ("19 lines, 0 records loaded, 0 duplicates, 0 lines skipped, 18 older than raw retention kept only "
             "as rollups, 1 older than every tier dropped") in result.output
     assert_minute_answers(tiered.test_client())
+
+
+@pytest.mark.parametrize("days, resolution", [(20, "1m"), (400, "1h")])
+def test_optional_clocks_count_per_field_in_each_rollup_tier(tiered, days, resolution):
+    """A clocks record may carry any of its clocks: each rollup tier counts a field's own values."""
+    at = NOW_MS - days * DAY
+    body = [{"timestamp": iso_utc(at), "gpuIndex": 0, "hostname": "h1", "metric": "clocks",
+             "graphicsMHz": 1000, "memoryMHz": 2000},
+            {"timestamp": iso_utc(at + 20_000), "gpuIndex": 0, "hostname": "h1", "metric": "clocks",
+             "graphicsMHz": 1100, "smMHz": 1500}]
+    client = tiered.test_client()
+    assert client.post("/metrics", json=body).get_json()["rollupOnly"] == 2
+    whole = f"metric=clocks&{span(at - HOUR, at + HOUR)}"
+    answers = {(agg, field): client.get(f"/metrics?hostname=h1&{whole}&aggregate={agg}"
+                                        + (f"&field={field}" if field else "")).get_json()
+               for agg, field in (("count", None), ("avg", "graphicsMHz"), ("avg", "memoryMHz"),
+                                  ("max", "smMHz"))}
+    assert {key: (a["value"], a["count"], a["resolution"]) for key, a in answers.items()} == {
+        ("count", None): (2, 2, resolution), ("avg", "graphicsMHz"): (1050.0, 2, resolution),
+        ("avg", "memoryMHz"): (2000.0, 1, resolution), ("max", "smMHz"): (1500.0, 1, resolution)}
+
+
+def test_zero_raw_hours_keeps_every_tier_forever(database_url):
+    """METRICS_RETENTION_HOURS=0 keeps records forever: a two-year-old one stays a raw record."""
+    settings = {"METRICS_RETENTION_HOURS": 0, "ROLLUP_1M_RETENTION_DAYS": 90, "ROLLUP_1H_RETENTION_DAYS": 730}
+    app = create_app(type("ForeverConfig", (config_for(database_url),), settings))
+    try:
+        client = app.test_client()
+        old = every(NOW_MS - 800 * DAY, 20_000, 3)
+        assert client.post("/metrics", json=power(old)).get_json() == {"saved": 3, "duplicates": 0, "received": 3}
+        assert get(client, "aggregate=max&field=watts")["resolution"] == "raw"
+        assert [item["payload"]["watts"] for item in get(client, "limit=10")["items"]] == [100.0, 101.0, 102.0]
+        with app.app_context():
+            assert run_retention(db.engine, Retention.from_config(app.config), 1000).records == 0
+    finally:
+        empty_tables(app)
+        dispose(app)

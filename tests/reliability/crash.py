@@ -37,13 +37,13 @@ class CrashFigures:
 
 
 def ingest_crash_round(server: GunicornServer, engine: Engine, rng: random.Random, figures: CrashFigures,
-                       prefix: str, size: int = 200, clients: int = 4) -> None:
-    """Load, SIGKILL at a random point, restart, check, resend what had no answer, check again."""
+                       prefix: str, size: int = 200, clients: int = 4, sig: int = signal.SIGKILL) -> None:
+    """Load, kill with ``sig`` at a random point, restart, check, resend what had no answer, check again."""
     server.start()
     load = IngestLoad(server.port, clients, size, prefix).start()
     load.wait_acked(rng.randint(2, 30), timeout=60)
     time.sleep(rng.uniform(0, 0.2))  # a random moment inside the stream, not a synchronisation
-    server.stop(signal.SIGKILL)
+    server.stop(sig)
     load.stop()
     figures.kills += 1
     server.start()

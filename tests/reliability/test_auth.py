@@ -18,7 +18,12 @@ from ..server import GunicornServer
 INGEST_TOKENS = ["ingest-one", "ingest-two"]
 READ_TOKENS = ["read-one", "read-two"]
 READS = ["/metrics", "/gpus", "/stats", "/api/metrics", "/api/metrics/history", "/api/prometheus"]
-OPEN = ["/health", "/api/health", "/", "/openapi.json", "/docs", "/redoc", "/test_websocket.html"]
+#: What each open endpoint serves without a token: (JSON key, or text in the page).
+OPEN = {"/health": "counts", "/api/health": "sampler", "/": "service", "/openapi.json": "paths",
+        "/docs": "swagger-ui", "/redoc": "redoc", "/test_websocket.html": "WebSocket"}
+#: A stored record's hostname and a live GPU's UUID: what a refused read must not show.
+PRIVATE_HOST = "private-node"
+LIVE_GPU = "GPU-00000000"
 
 
 def bearer(token: str, scheme: str = "Bearer") -> dict[str, str]:
@@ -32,9 +37,13 @@ def secured(app, live):  # noqa: F811 - live is the fixture
 
 
 def assert_unauthorized(response, invalid_token: bool) -> None:
+    """A 401 in the one error shape that says what to send and shows no data."""
     assert response.status_code == 401, response.get_data(as_text=True)
-    assert set(response.get_json()) == {"error", "message", "details"}
-    assert response.get_json()["error"] == "unauthorized"
+    body = response.get_json()
+    assert set(body) == {"error", "message", "details"} and body["error"] == "unauthorized"
+    assert body["details"] is None
+    assert ("not valid" if invalid_token else "Authorization: Bearer <token>") in body["message"]
+    assert PRIVATE_HOST not in response.get_data(as_text=True) and LIVE_GPU not in response.get_data(as_text=True)
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith("Bearer ") and ('error="invalid_token"' in challenge) == invalid_token
 
@@ -61,12 +70,18 @@ def test_each_ingest_token_is_accepted(secured, client, token):
 
 @pytest.mark.parametrize("path", READS)
 def test_reads_need_the_read_token(secured, client, path):
+    posted = client.post("/metrics", json=dict(SEED_EXAMPLES["memory"], hostname=PRIVATE_HOST),
+                         headers=bearer(INGEST_TOKENS[0]))
+    assert posted.status_code == 201
     assert_unauthorized(client.get(path), invalid_token=False)
     assert_unauthorized(client.get(path, headers=bearer("wrong")), invalid_token=True)
     assert_unauthorized(client.get(path, headers=bearer(INGEST_TOKENS[0])), invalid_token=True)
     assert_unauthorized(client.get(f"{path}?token={READ_TOKENS[0]}"), invalid_token=False)  # header only on HTTP
     for token in READ_TOKENS:
-        assert client.get(path, headers=bearer(token)).status_code == 200
+        allowed = client.get(path, headers=bearer(token))
+        assert allowed.status_code == 200
+        text = allowed.get_data(as_text=True)
+        assert PRIVATE_HOST in text or LIVE_GPU in text  # the data the refusals kept back
 
 
 def test_the_live_stream_handshake_needs_the_read_token(secured, client):
@@ -76,18 +91,26 @@ def test_the_live_stream_handshake_needs_the_read_token(secured, client):
 
 @pytest.mark.parametrize("path", OPEN)
 def test_health_and_documents_stay_open(secured, client, path):
-    assert client.get(path).status_code == 200
+    response = client.get(path)
+    assert response.status_code == 200 and "WWW-Authenticate" not in response.headers
+    assert OPEN[path] in (response.get_json() if response.is_json else response.get_data(as_text=True))
 
 
 def test_cors_preflight_needs_no_token(secured, client):
     response = client.options("/metrics", headers={"Origin": "http://x", "Access-Control-Request-Method": "POST"})
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert stored_count(client) == 0
 
 
-@pytest.mark.parametrize("path", READS + OPEN)
+@pytest.mark.parametrize("path", READS + list(OPEN))
 def test_without_tokens_everything_is_open(app, client, live, path):  # noqa: F811
-    assert client.get(path).status_code == 200
-    assert client.post("/metrics", json=SEED_EXAMPLES["power"]).status_code == 201
+    assert client.post("/metrics", json=dict(SEED_EXAMPLES["power"], hostname=PRIVATE_HOST)).get_json()["saved"] == 1
+    response = client.get(path)
+    assert response.status_code == 200
+    if path in READS:
+        text = response.get_data(as_text=True)
+        assert PRIVATE_HOST in text or LIVE_GPU in text
 
 
 def test_token_matches_any_configured_token_exactly():
@@ -105,26 +128,34 @@ def server(tmp_path_factory, database_url):
 
 
 def handshake_status(url: str, **kwargs) -> int:
+    """The handshake's HTTP status; a refusal must be a 401 in the one error shape."""
     try:
         websocket.create_connection(url, timeout=5, **kwargs).close()
     except websocket.WebSocketBadStatusException as exc:
+        assert exc.status_code == 401 and orjson.loads(exc.resp_body)["error"] == "unauthorized", exc.resp_body
         return exc.status_code
     return 101
 
 
+@pytest.mark.slow
 def test_ws_ingest_is_refused_at_the_handshake_without_the_token(server, app):  # app: empties the tables after
     url = server.url("/ws/ingest", "ws")
     assert handshake_status(url) == 401
     assert handshake_status(url, header=bearer("wrong")) == 401
     assert handshake_status(f"{url}?token={INGEST_TOKENS[0]}") == 401  # crawlers can send the header
+    assert handshake_status(url, header={"X-API-Key": "wrong"}) == 401
+    assert handshake_status(url, header={"X-API-Key": INGEST_TOKENS[0]}) == 101  # the C++ crawler's header
+    assert app.test_client().get("/gpus").get_json()["count"] == 0
     ws = websocket.create_connection(url, timeout=5, header=bearer(INGEST_TOKENS[1]))
     try:
         ws.send(orjson.dumps(SEED_EXAMPLES["memory"]).decode())
         assert orjson.loads(ws.recv())["type"] == "ack"
     finally:
         ws.close()
+    assert app.test_client().get("/gpus").get_json()["count"] == 1
 
 
+@pytest.mark.slow
 def test_the_live_stream_takes_the_header_or_a_query_token(server):
     url = server.url("/ws/metrics", "ws")
     assert handshake_status(url) == 401
@@ -133,19 +164,23 @@ def test_the_live_stream_takes_the_header_or_a_query_token(server):
     assert handshake_status(f"{url}?token={READ_TOKENS[1]}") == 101  # browsers cannot set WebSocket headers
 
 
+@pytest.mark.slow
 def test_the_push_agent_authenticates_with_its_token(server, app):  # app: empties the tables after
-    records = utilization(5, host="agent-auth")
-    assert IngestClient(server.url(), INGEST_TOKENS[0]).post(records).outcome is Outcome.SENT
-    refused = IngestClient(server.url(), "wrong").post(records)
+    assert IngestClient(server.url(), INGEST_TOKENS[0]).post(utilization(5, host="agent-auth")).outcome is Outcome.SENT
+    refused = IngestClient(server.url(), "wrong").post(utilization(5, host="agent-refused"))
     assert refused.outcome is not Outcome.SENT and "HTTP 401" in refused.detail
+    hosts = {gpu["hostname"]: gpu["recordCount"] for gpu in app.test_client().get("/gpus").get_json()["gpus"]}
+    assert hosts == {"agent-auth": 5}
 
 
 def test_the_api_document_marks_what_the_tokens_protect(secured, client):
     document = client.get("/openapi.json").get_json()
     validate(document)
-    assert document["components"]["securitySchemes"] == {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    assert document["components"]["securitySchemes"] == {
+        "bearerAuth": {"type": "http", "scheme": "bearer"},
+        "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     for path, method in [("/metrics", "post"), ("/metrics", "get"), ("/gpus", "get"), ("/api/metrics", "get")]:
-        assert document["paths"][path][method]["security"] == [{"bearerAuth": []}]
+        assert document["paths"][path][method]["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
         assert "401" in document["paths"][path][method]["responses"]
     for path in ["/health", "/api/health", "/"]:
         assert "security" not in document["paths"][path]["get"]

@@ -14,6 +14,8 @@ from ..server import GunicornServer
 from .crash import CrashFigures, ingest_crash_round, tail_crash_rounds, tail_env
 from .helpers import engine_for
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def engine(database_url, app):  # app: empties the tables afterwards

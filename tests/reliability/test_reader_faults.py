@@ -23,6 +23,8 @@ from metrics_app.sampling.rocm import RocmSmiSource
 from ..sampling.fake_psutil import make_psutil
 from ..sampling.fakes_nvml import FakeGpu, FakeNvml
 
+pytestmark = pytest.mark.slow
+
 TICK = 0.1
 BIN = Path(__file__).resolve().parents[1] / "sampling" / "bin"
 

@@ -17,6 +17,8 @@ import websocket
 
 from ..server import GunicornServer
 
+pytestmark = pytest.mark.slow
+
 INTERVAL = 0.2
 
 

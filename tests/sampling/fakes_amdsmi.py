@@ -97,3 +97,27 @@ class FakeAmdSmi(types.ModuleType):
     def amdsmi_get_gpu_process_list(self, h: int) -> list[dict[str, Any]]:
         self._enter("amdsmi_get_gpu_process_list", h)
         return list(self.processes)
+
+    def amdsmi_get_pcie_info(self, h: int) -> dict[str, Any]:
+        metric, static = self._enter("amdsmi_get_pcie_info", h)
+        bus, pcie = static["bus"], metric["pcie"]
+        return {"pcie_static": {"max_pcie_width": bus["max_pcie_width"],
+                                "max_pcie_speed": unwrap(bus["max_pcie_speed"]) * 1000,  # GT/s -> MT/s
+                                "pcie_interface_version": 4, "slot_type": 0},
+                "pcie_metric": {"pcie_width": pcie["width"], "pcie_speed": unwrap(pcie["speed"]) * 1000,
+                                "pcie_bandwidth": pcie["bandwidth"], "pcie_replay_count": pcie["replay_count"]}}
+
+    def amdsmi_get_gpu_ecc_enabled(self, h: int) -> int:
+        self._enter("amdsmi_get_gpu_ecc_enabled", h)
+        raise AmdSmiLibraryException(NOT_SUPPORTED)  # static "ras": ecc_block_state N/A on this RDNA2 card
+
+    def amdsmi_get_gpu_total_ecc_count(self, h: int) -> dict[str, int]:
+        ecc = self._enter("amdsmi_get_gpu_total_ecc_count", h)[0]["ecc"]
+        return {"correctable_count": ecc["total_correctable_count"],
+                "uncorrectable_count": ecc["total_uncorrectable_count"], "deferred_count": ecc["total_deferred_count"]}
+
+    def amdsmi_get_energy_count(self, h: int) -> dict[str, Any]:
+        joules = unwrap(self._enter("amdsmi_get_energy_count", h)[0]["energy"]["total_energy_consumption"])
+        resolution = 15.3  # µJ per count, as amdsmi reports for most parts
+        return {"energy_accumulator": int(joules * 1e6 / resolution), "counter_resolution": resolution,
+                "timestamp": 0}

@@ -1,17 +1,14 @@
 """A fake ``pynvml`` that fails the way the real one does, built on the real module's exception classes.
 
-Everything that is not an ``nvml*`` function (error classes, codes, constants, ``nvmlMemory_v2``,
-``NVMLLibraryMismatchError``) is taken from the installed nvidia-ml-py, so the code under test
-catches exactly what it would catch on a GPU machine. GPUs can be built from the nvidia-smi XML
-captures in ``../shared/fixtures/nvidia-smi``: an "N/A" there becomes NotSupported here.
+Everything that is not an ``nvml*`` function (error classes, codes, constants, structs,
+``nvmlMemory_v2``, ``NVMLLibraryMismatchError``) is taken from the installed nvidia-ml-py, so the
+code under test catches exactly what it would catch on a GPU machine. ``nvml_captures`` builds GPUs
+from the nvidia-smi XML captures in ``../shared/fixtures/nvidia-smi``.
 """
 from __future__ import annotations
 
-import re
 import types
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pynvml as real
@@ -51,54 +48,28 @@ class FakeGpu:
     #: nvml function name -> NVML error code it raises on this GPU (NotSupported fan, ...).
     errors: dict[str, int] = field(default_factory=dict)
     lost: bool = False
-
-
-def _num(value: str | None) -> float | None:
-    match = re.match(r"\s*([0-9.]+)", value or "")
-    return float(match.group(1)) if match else None
-
-
-def gpus_from_xml(path: Path) -> list[FakeGpu]:
-    """Fake GPUs carrying a real nvidia-smi capture's values; its N/A fields answer NotSupported."""
-    gpus = []
-    for node in ET.parse(path).getroot().findall("gpu"):
-        def value(*paths: str) -> float | None:
-            return next((_num(node.findtext(p)) for p in paths if _num(node.findtext(p)) is not None), None)
-
-        errors: dict[str, int] = {}
-        ns = real.NVML_ERROR_NOT_SUPPORTED
-        readings = {
-            "nvmlDeviceGetUtilizationRates": (value("utilization/gpu_util"), value("utilization/memory_util")),
-            "nvmlDeviceGetPowerUsage": value("power_readings/power_draw", "gpu_power_readings/power_draw",
-                                             "gpu_power_readings/instant_power_draw"),
-            "nvmlDeviceGetEnforcedPowerLimit": value("power_readings/enforced_power_limit",
-                                                     "gpu_power_readings/current_power_limit"),
-            "nvmlDeviceGetFanSpeed": value("fan_speed"),
-        }
-        for fn, reading in readings.items():
-            if reading is None or (isinstance(reading, tuple) and None in reading):
-                errors[fn] = ns
-        if "nvmlDeviceGetEnforcedPowerLimit" in errors:
-            errors["nvmlDeviceGetPowerManagementLimit"] = ns
-        migs = {int(m.findtext("index")): FakeMig(
-                    f"MIG-{node.findtext('uuid')[4:]}-{m.findtext('index')}",
-                    *(int(_num(m.findtext(f"fb_memory_usage/{k}")) * MIB) for k in ("total", "used", "free")))
-                for m in node.findall("mig_devices/mig_device")}
-        procs = [(int(p.findtext("pid")), None if _num(p.findtext("used_memory")) is None
-                  else int(_num(p.findtext("used_memory")) * MIB))
-                 for p in node.findall("processes/process_info")]
-        util = readings["nvmlDeviceGetUtilizationRates"]
-        gpus.append(FakeGpu(
-            name=node.findtext("product_name").encode(), uuid=node.findtext("uuid").encode(),
-            memory=tuple(int(value(f"fb_memory_usage/{k}") * MIB) for k in ("total", "used", "free")),
-            utilization=tuple(int(u or 0) for u in util), temperature=int(value("temperature/gpu_temp")),
-            power_mw=int((readings["nvmlDeviceGetPowerUsage"] or 0) * 1000),
-            power_limit_mw=int((readings["nvmlDeviceGetEnforcedPowerLimit"] or 0) * 1000),
-            clocks=tuple(int(value(f"clocks/{k}_clock")) for k in ("graphics", "sm", "mem")),
-            fan=int(readings["nvmlDeviceGetFanSpeed"] or 0), processes=procs,
-            mig_mode=1 if node.findtext("mig_mode/current_mig") == "Enabled" else None,
-            migs=migs, errors=errors))
-    return gpus
+    # -- depth: by default the GPU answers every call (so a test's unsupported set is only its own)
+    pcie: tuple[int, int, int, int] = (4, 4, 16, 16)  # gen, max gen, width, max width
+    pcie_kb: tuple[int, int] = (1066699, 14742333)  # tx, rx KB/s
+    replay: int = 0
+    ecc_mode: int | None = 1  # None: NotSupported; 0 disabled, 1 enabled
+    #: field id -> value for nvmlDeviceGetFieldValues; an id not here answers NotSupported in its entry.
+    fields: dict[int, int] = field(default_factory=lambda: {
+        real.NVML_FI_DEV_ECC_SBE_VOL_TOTAL: 0, real.NVML_FI_DEV_ECC_DBE_VOL_TOTAL: 0,
+        real.NVML_FI_DEV_ECC_SBE_AGG_TOTAL: 0, real.NVML_FI_DEV_ECC_DBE_AGG_TOTAL: 0,
+        real.NVML_FI_DEV_MEMORY_TEMP: 44, real.NVML_FI_DEV_POWER_AVERAGE: 139620,
+        real.NVML_FI_DEV_POWER_INSTANT: 142330})
+    #: field id -> NVML return code of that one entry (the call as a whole succeeds).
+    field_errors: dict[int, int] = field(default_factory=dict)
+    remapped: tuple[int, int, int, int] | None = (0, 0, 0, 0)  # corr, unc, pending, failure; None: NotSupported
+    retired: tuple[int, int, int] | None = (0, 0, 0)  # single-bit pages, double-bit pages, pending
+    clock_events: int = 0
+    energy_mj: int | None = 123456789
+    codecs: tuple[int, int, int] = (0, 0, 0)  # encoder %, decoder %, encoder sessions
+    pstate: int = 2
+    #: (pid, timeStamp µs, smUtil, memUtil) samples held by the driver.
+    samples: list[tuple[int, int, int, int]] = field(default_factory=list)
+    events: int = real.nvmlEventTypeXidCriticalError | real.nvmlEventTypeSingleBitEccError
 
 
 class FakeNvml(types.ModuleType):
@@ -115,6 +86,9 @@ class FakeNvml(types.ModuleType):
         self.decodes_names = decodes_names
         self.calls: list[str] = []
         self.inits = 0
+        #: (gpu, xid) events waiting in the event set; an empty queue makes the wait time out.
+        self.pending_events: list[tuple[FakeGpu, int]] = []
+        self.registered: list[tuple[FakeGpu, int]] = []
         self.count_error: int | None = None  # e.g. DriverNotLoaded once the module is unloaded
 
     # -- library -------------------------------------------------------------------------------
@@ -240,3 +214,109 @@ class FakeNvml(types.ModuleType):
         if index not in h.migs:
             raise nvml_error(real.NVML_ERROR_NOT_FOUND)
         return h.migs[index]
+
+    # -- depth ---------------------------------------------------------------------------------
+    def _answer(self, fn: str, h: FakeGpu, value: Any) -> Any:
+        self._enter(fn, h)
+        if value is None:
+            raise nvml_error(real.NVML_ERROR_NOT_SUPPORTED)
+        return value
+
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetCurrPcieLinkGeneration", h, h.pcie[0])
+
+    def nvmlDeviceGetMaxPcieLinkGeneration(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetMaxPcieLinkGeneration", h, h.pcie[1])
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetCurrPcieLinkWidth", h, h.pcie[2])
+
+    def nvmlDeviceGetMaxPcieLinkWidth(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetMaxPcieLinkWidth", h, h.pcie[3])
+
+    def nvmlDeviceGetPcieReplayCounter(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetPcieReplayCounter", h, h.replay)
+
+    def nvmlDeviceGetPcieThroughput(self, h: FakeGpu, counter: int) -> int:
+        return self._answer("nvmlDeviceGetPcieThroughput", h, h.pcie_kb[counter])
+
+    def nvmlDeviceGetEccMode(self, h: FakeGpu) -> list[int]:
+        mode = self._answer("nvmlDeviceGetEccMode", h, h.ecc_mode)
+        return [mode, mode]
+
+    def nvmlDeviceGetFieldValues(self, h: FakeGpu, field_ids: list[int]) -> Any:
+        self._enter("nvmlDeviceGetFieldValues", h)
+        values = (real.c_nvmlFieldValue_t * len(field_ids))()
+        for slot, fid in zip(values, field_ids):
+            slot.fieldId = fid
+            if fid in h.field_errors:
+                slot.nvmlReturn = h.field_errors[fid]
+            elif fid in h.fields:
+                slot.nvmlReturn, slot.valueType = real.NVML_SUCCESS, real.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
+                slot.value.ullVal = h.fields[fid]
+            else:
+                slot.nvmlReturn = real.NVML_ERROR_NOT_SUPPORTED
+        return values
+
+    def nvmlDeviceGetRemappedRows(self, h: FakeGpu) -> tuple[int, int, int, int]:
+        return self._answer("nvmlDeviceGetRemappedRows", h, h.remapped)
+
+    def nvmlDeviceGetRetiredPages(self, h: FakeGpu, cause: int) -> list[int]:
+        count = self._answer("nvmlDeviceGetRetiredPages", h, h.retired and h.retired[cause])
+        return [0x1000 * (i + 1) for i in range(count)]
+
+    def nvmlDeviceGetRetiredPagesPendingStatus(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetRetiredPagesPendingStatus", h, h.retired and h.retired[2])
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetCurrentClocksEventReasons", h, h.clock_events)
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetCurrentClocksThrottleReasons", h, h.clock_events)
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetTotalEnergyConsumption", h, h.energy_mj)
+
+    def nvmlDeviceGetEncoderUtilization(self, h: FakeGpu) -> list[int]:
+        return [self._answer("nvmlDeviceGetEncoderUtilization", h, h.codecs[0]), 167000]
+
+    def nvmlDeviceGetDecoderUtilization(self, h: FakeGpu) -> list[int]:
+        return [self._answer("nvmlDeviceGetDecoderUtilization", h, h.codecs[1]), 167000]
+
+    def nvmlDeviceGetEncoderStats(self, h: FakeGpu) -> tuple[int, int, int]:
+        return (self._answer("nvmlDeviceGetEncoderStats", h, h.codecs[2]), 0, 0)
+
+    def nvmlDeviceGetPerformanceState(self, h: FakeGpu) -> int:
+        return self._answer("nvmlDeviceGetPerformanceState", h, h.pstate)
+
+    def nvmlDeviceGetProcessUtilization(self, h: FakeGpu, since_us: int) -> list[Any]:
+        self._enter("nvmlDeviceGetProcessUtilization", h)
+        newer = [s for s in h.samples if s[1] > since_us]
+        if not newer:
+            raise nvml_error(real.NVML_ERROR_NOT_FOUND)  # as the C library: no sample since that time
+        return [real.c_nvmlProcessUtilizationSample_t(pid=pid, timeStamp=ts, smUtil=sm, memUtil=mem, encUtil=0,
+                                                      decUtil=0) for pid, ts, sm, mem in newer]
+
+    # -- events --------------------------------------------------------------------------------
+    def nvmlEventSetCreate(self) -> object:
+        self._enter("nvmlEventSetCreate")
+        return object()
+
+    def nvmlEventSetFree(self, event_set: object) -> None:
+        self._enter("nvmlEventSetFree")
+
+    def nvmlDeviceGetSupportedEventTypes(self, h: FakeGpu) -> int:
+        self._enter("nvmlDeviceGetSupportedEventTypes", h)
+        return h.events
+
+    def nvmlDeviceRegisterEvents(self, h: FakeGpu, types_: int, event_set: object) -> None:
+        self._enter("nvmlDeviceRegisterEvents", h)
+        self.registered.append((h, types_))
+
+    def nvmlEventSetWait_v2(self, event_set: object, timeout_ms: int) -> Any:
+        self._enter("nvmlEventSetWait_v2")
+        if not self.pending_events:
+            raise nvml_error(real.NVML_ERROR_TIMEOUT)
+        gpu, xid = self.pending_events.pop(0)
+        return types.SimpleNamespace(device=gpu, eventType=real.nvmlEventTypeXidCriticalError, eventData=xid,
+                                     gpuInstanceId=0xFFFFFFFF, computeInstanceId=0xFFFFFFFF)

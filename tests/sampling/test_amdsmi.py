@@ -10,7 +10,7 @@ import pytest
 from config import TestConfig
 from metrics_app.sampling import sources
 from metrics_app.sampling.amdsmi_reader import AmdSmiSource
-from metrics_app.sampling.gpu_fields import GPU_KEYS
+from metrics_app.sampling.gpu_fields import DEPTH_KEYS, GPU_KEYS
 from metrics_app.sampling.rocm import RocmSmiSource
 
 from .fakes_amdsmi import DRIVER_NOT_LOADED, RX6600, UNKNOWN, FakeAmdSmi, load_rx6600, unwrap
@@ -41,8 +41,50 @@ def test_rx6600_values_from_the_captures(fake: FakeAmdSmi) -> None:
     # amdsmi_get_gpu_metrics_info: current_socket_power is "N/A" on RDNA2, the average is 4 W
     assert (gpu["utilization"], gpu["memoryUtilization"], gpu["temperature"], gpu["powerDraw"]) == (0, 0, 37, 4)
     assert (gpu["graphicsClock"], gpu["smClock"], gpu["memoryClock"]) == (700, 700, 96)
-    assert gpu["processes"] == [{"pid": 4242, "name": "python3", "usedMemory": 512 * MIB}]
-    assert gpu["uuid"] is None and gpu["unsupported"] == {"uuid": "not_supported"}
+    assert gpu["processes"] == [{"pid": 4242, "name": "python3", "usedMemory": 512 * MIB, "smUtilization": None,
+                                 "memUtilization": None}]
+    assert gpu["uuid"] is None and gpu["unsupported"]["uuid"] == "not_supported"
+    assert {k: v for k, v in gpu["unsupported"].items() if k not in DEPTH_KEYS} == {"uuid": "not_supported"}
+
+
+def test_rx6600_depth_fields_from_the_captures(fake: FakeAmdSmi) -> None:
+    """amd-smi metric: PCIe x8 at 16 GT/s (gen 4) of x16 max, ECC totals 0, energy 0.0 J, mem 32 °C."""
+    (gpu,) = AmdSmiSource(interval_sec=1.0, amdsmi=fake).read()["gpus"]
+    assert (gpu["pcieLinkGen"], gpu["pcieLinkGenMax"], gpu["pcieLinkWidth"], gpu["pcieLinkWidthMax"]) == (4, 4, 8, 16)
+    assert gpu["pcieReplayCount"] is None and gpu["unsupported"]["pcieReplayCount"] == "not_reported"
+    assert (gpu["eccCorrectedVolatile"], gpu["eccUncorrectedVolatile"]) == (0, 0)  # present, and 0
+    assert gpu["eccEnabled"] is None and gpu["unsupported"]["eccEnabled"] == "not_supported"
+    assert gpu["eccCorrectedAggregate"] is None and gpu["unsupported"]["eccCorrectedAggregate"] == "not_reported"
+    assert gpu["energyJoules"] == 0.0 and gpu["memoryTemperatureCelsius"] == 32
+    assert gpu["throttled"] is False and gpu["throttleReasons"] == []
+    # "AMDSMI_DEV_PERF_LEVEL_AUTO" is a policy, not a P-state
+    assert gpu["performanceState"] is None and gpu["unsupported"]["performanceState"] == "not_reported"
+    assert gpu["fieldErrors"] == {}
+
+
+def test_older_amdsmi_without_a_call_marks_it_function_not_found(fake: FakeAmdSmi,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(FakeAmdSmi, "amdsmi_get_energy_count")
+    (gpu,) = AmdSmiSource(interval_sec=1.0, amdsmi=fake).read()["gpus"]
+    assert gpu["energyJoules"] is None and gpu["unsupported"]["energyJoules"] == "function_not_found"
+    assert gpu["available"] is True
+
+
+def test_one_failing_call_is_a_field_error_not_a_failed_gpu(fake: FakeAmdSmi) -> None:
+    fake.errors[("amdsmi_get_gpu_total_ecc_count", 0)] = UNKNOWN
+    (gpu,) = AmdSmiSource(interval_sec=1.0, amdsmi=fake).read()["gpus"]
+    assert gpu["available"] is True and gpu["temperature"] == 37
+    assert gpu["eccCorrectedVolatile"] is None and set(gpu["fieldErrors"]) == {"eccCorrectedVolatile",
+                                                                                  "eccUncorrectedVolatile"}
+
+
+def test_no_identity_call_answering_fails_the_gpu(fake: FakeAmdSmi) -> None:
+    fake.errors[("amdsmi_get_gpu_device_uuid", 0)] = fake.errors[("amdsmi_get_gpu_asic_info", 0)] = UNKNOWN
+    src = AmdSmiSource(interval_sec=1.0, amdsmi=fake)
+    (gpu,) = src.read()["gpus"]
+    assert gpu["available"] is False and gpu["error"].startswith("amdsmi: ") and gpu["temperature"] is None
+    fake.errors.clear()
+    assert src.read()["gpus"][0]["model"] == "Navi 23 [Radeon RX 6600/6600 XT"  # asked again, not cached
 
 
 def test_na_in_the_metrics_table_is_null_with_a_reason(fake: FakeAmdSmi) -> None:

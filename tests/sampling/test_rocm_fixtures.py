@@ -95,3 +95,31 @@ def test_warning_line_before_the_json_is_skipped() -> None:
 def test_garbage_raises_a_clear_error(garbage: str) -> None:
     with pytest.raises(RocmSmiError, match="rocm-smi printed"):
         parse(garbage)
+
+
+def test_rocm_2_lowercase_celsius_and_fan_speed_keys() -> None:
+    """ROCm 2.x printed "Temperature (Sensor edge) (c)" and "Fan Speed (%)": temperature and fan came out null."""
+    (gpu,) = parse('{"card0": {"Temperature (Sensor edge) (c)": "45.0", "Fan Speed (%)": "30.0",'
+                   ' "Card  series": "Vega 20"}}')
+    assert (gpu["temperature"], gpu["fanSpeed"], gpu["model"]) == (45.0, 30.0, "Vega 20")
+    assert "temperature" not in gpu["unsupported"] and "fanSpeed" not in gpu["unsupported"]
+
+
+def test_mi250_replay_count_energy_and_memory_temperature(shared_dir: Path) -> None:
+    gpu = parse(read_fixture(shared_dir, "mi250_rocm5x_wandb-core"))[0]
+    assert gpu["pcieReplayCount"] == 147 and gpu["memoryTemperatureCelsius"] == 43.0
+    assert gpu["energyJoules"] == 962825096.297  # "Accumulated Energy (uJ)": "962825096297442.9"
+
+
+def test_pcie_link_from_the_pcie_clock_level(shared_dir: Path) -> None:
+    gpu = parse(read_fixture(shared_dir, "mi100_rocm571_telegraf"))[0]
+    assert (gpu["pcieLinkGen"], gpu["pcieLinkWidth"]) == (3, 16)  # "0 (8.0GT/s x16)"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_rocm_smi_json_has_no_ecc_retired_pages_or_pstate(shared_dir: Path, name: str) -> None:
+    """Its RAS table is text only; "Performance Level" (auto/high) is a policy, not a P-state."""
+    for gpu in parse(read_fixture(shared_dir, name)):
+        for key in ("eccEnabled", "eccCorrectedVolatile", "retiredPagesPending", "remappedRowsPending",
+                    "throttleReasons", "performanceState", "xidErrors"):
+            assert gpu[key] is None and gpu["unsupported"][key] == "not_reported"

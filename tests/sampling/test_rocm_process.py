@@ -51,6 +51,7 @@ def test_garbage_fails_the_source_with_a_clear_error(fake_rocm_smi, monkeypatch:
         RocmSmiSource(interval_sec=5.0, timeout_sec=10.0).read()
 
 
+@pytest.mark.slow  # waits out a 1 s timeout and a process tree's death
 def test_hung_rocm_smi_is_killed_with_its_children_and_marked_failed(fake_rocm_smi, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     pids_file = tmp_path / "pids"
@@ -89,3 +90,15 @@ def test_missing_rocm_smi_is_unavailable_with_reason(monkeypatch: pytest.MonkeyP
     src = RocmSmiSource(interval_sec=5.0, timeout_sec=1.0)
     assert src.read() == {"gpus": []}
     assert src.available is False and "rocm-smi not found on PATH" in src.unavailable_reason
+
+
+def test_an_old_rocm_smi_refusing_the_newer_flags_is_read_without_them(fake_rocm_smi, monkeypatch, tmp_path) -> None:
+    fake_rocm_smi("old")
+    log = tmp_path / "runs"
+    monkeypatch.setenv("FAKE_ROCM_SMI_LOG", str(log))
+    src = RocmSmiSource(interval_sec=5.0, timeout_sec=10.0)
+    assert len(src.read()["gpus"]) == 4 and src.available is True
+    assert len(src.read()["gpus"]) == 4
+    runs = log.read_text().splitlines()
+    # refused once with the energy/replay flags, then read twice without them
+    assert ["--showenergycounter" in run for run in runs] == [True, False, False]

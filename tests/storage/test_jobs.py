@@ -1,10 +1,14 @@
 """Background jobs run in one process only (flock leader) and are never started by create_app."""
 from __future__ import annotations
 
+import threading
+
 import orjson
 
+from metrics_app import create_app
 from metrics_app.jobs import EXTENSION_KEY, LeaderLock, default_lock_path
 
+from ..dbsetup import config_for, dispose
 from ..ingest.records import utilization
 
 
@@ -22,8 +26,21 @@ def test_lock_path_sits_beside_a_sqlite_file():
     assert default_lock_path("postgresql+psycopg://u@h/db").endswith(".lock")
 
 
-def test_jobs_are_not_started_by_the_app_factory(app):
-    assert app.extensions[EXTENSION_KEY]._threads == []
+def test_create_app_starts_no_thread_and_the_first_request_starts_the_jobs(database_url, app, tmp_path):
+    """With the jobs enabled (as in production), building the app starts nothing; serving does."""
+    # app (the fixture): empties the tables the retention run writes to afterwards.
+    config = type("JobsEnabled", (config_for(database_url),), {
+        "BACKGROUND_JOBS_ENABLED": True, "JOBS_LOCK_PATH": str(tmp_path / "jobs.lock")})
+    before = set(threading.enumerate())
+    served = create_app(config)
+    try:
+        assert set(threading.enumerate()) == before
+        assert served.test_client().get("/api/health").status_code == 200
+        assert "retention" in {thread.name for thread in set(threading.enumerate()) - before}
+    finally:
+        served.extensions[EXTENSION_KEY].stop()
+        dispose(served)
+    assert set(threading.enumerate()) <= before
 
 
 def test_a_leader_tick_runs_the_tailers(app, tmp_path):
@@ -38,20 +55,19 @@ def test_a_leader_tick_runs_the_tailers(app, tmp_path):
     jobs.stop()
 
 
-def test_started_jobs_run_retention_and_report_it(app, tmp_path):
+def test_started_jobs_run_retention_and_report_it(app, client, tmp_path):
     import time
 
     from metrics_app.jobs import BackgroundJobs
-    from metrics_app.storage import jobs_status
 
     app.config["JOBS_LOCK_PATH"] = str(tmp_path / "jobs.lock")
     jobs = BackgroundJobs(app)
     jobs.start()
     try:
         deadline = time.monotonic() + 10
-        with app.app_context():
-            while jobs_status()["retention"] is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert jobs_status()["retention"]["error"] is None
+        while (retention := client.get("/health").get_json()["jobs"]["retention"])["status"] == "not_run_yet" \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert retention["status"] == "ok" and retention["last_success"].endswith("Z")
     finally:
         jobs.stop()

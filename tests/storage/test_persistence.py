@@ -8,15 +8,15 @@ from sqlalchemy import func, select
 from metrics_app import create_app
 from metrics_app.extensions import db
 from metrics_app.storage.models import Record
-from tests.dbsetup import config_for, dispose, session_database
+from tests.dbsetup import config_for, dispose, sqlite_copy
 
 from ..ingest.records import utilization
 
 
 @pytest.fixture
-def sqlite_url(tmp_path, monkeypatch):
-    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)  # these are SQLite file tests on either run
-    yield from session_database(tmp_path)
+def sqlite_url(tmp_path, sqlite_template):
+    """A SQLite file of the test's own, on either run (these are SQLite file tests)."""
+    return sqlite_copy(sqlite_template, tmp_path / "metrics.db")
 
 
 def test_records_survive_an_app_restart(sqlite_url):
@@ -40,6 +40,7 @@ def test_sqlite_connections_use_wal_full_sync_and_busy_timeout(sqlite_url):
     dispose(app)
 
 
+@pytest.mark.slow
 def test_an_acknowledged_batch_survives_a_killed_server(tmp_path, database_url, app):  # app: cleans up after
     """SIGKILL right after the 201: the rows were committed before the answer, so they are there."""
     import signal

@@ -1,6 +1,6 @@
 """Retention: each tier by its own age (raw records at a minute boundary, minutes and hours by their
-days), in chunks; summaries and totals follow the raw records; the run is recorded for /health; the
-CLI's dry run deletes nothing."""
+days), in chunks; summaries and totals follow the raw records; the job writes through the writer
+thread; the CLI's dry run deletes nothing (the job's runs for /health: tests/test_job_status.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from metrics_app.extensions import db
-from metrics_app.storage import jobs_status
 from metrics_app.storage.models import GpuSeries, HourRollup, Record, Rollup, SeriesTotal
 from metrics_app.storage.retention import run_retention
 from metrics_app.storage.tiers import Retention
@@ -47,9 +46,6 @@ def test_deletes_old_records_in_chunks_and_keeps_their_rollups(client, app):
     assert records == total_n == count == 120  # /stats and /gpus describe the raw records
     assert minute_n == hour_n == 420
     assert first_ts == NOW_MS - 30 * 60_000
-    with app.app_context():
-        status = jobs_status()
-    assert status["retention"]["deleted"] == 300 and status["retention"]["error"] is None
 
 
 def test_cutoff_is_a_whole_minute_so_totals_match_raw_rows(client, app):
@@ -86,5 +82,42 @@ def test_cli_dry_run_deletes_nothing(client, app, runner):
     assert totals(app)[0] == 0
 
 
-def test_cli_rejects_non_positive_hours(runner):
-    assert runner.invoke(args=["retention", "--hours", "0"]).exit_code != 0
+def test_cli_refuses_negative_hours(runner):
+    result = runner.invoke(args=["retention", "--hours", "-1"])
+    assert result.exit_code != 0 and "must be >= 0" in result.output
+
+
+def test_zero_hours_keeps_everything(client, app, runner):
+    seed(client)
+    app.config["METRICS_RETENTION_HOURS"] = 0
+    result = runner.invoke(args=["retention"])
+    assert result.exit_code == 0 and "keeps records forever; nothing deleted" in result.output
+    assert totals(app)[0] == 420
+
+
+def test_zero_hours_schedules_no_retention_job(app, tmp_path, caplog):
+    from metrics_app.jobs import BackgroundJobs
+
+    app.config.update(METRICS_RETENTION_HOURS=0, RECORD_INTERVAL_SEC=0, JOBS_LOCK_PATH=str(tmp_path / "j.lock"))
+    jobs = BackgroundJobs(app)
+    with caplog.at_level("INFO", logger="metrics_app.jobs"):
+        jobs.start()
+    jobs.stop()
+    assert "records are kept forever" in caplog.text
+
+
+def test_the_job_deletes_on_the_writer_thread(client, app):
+    """Under the server the writer thread owns the SQLite write lock: the job's chunks are requests
+    of the app's write queue, never write transactions of the job's own."""
+    from metrics_app.storage import write_queue
+    from metrics_app.storage.retention import retention_job
+
+    seed(client)
+    app.config.update(METRICS_RETENTION_HOURS=1, RETENTION_CHUNK_ROWS=100,
+                      ROLLUP_1M_RETENTION_DAYS=365 * 3000, ROLLUP_1H_RETENTION_DAYS=365 * 3000)
+    with app.app_context():
+        requests = write_queue().stats.requests
+        result = retention_job()
+    assert result.records == 420 and totals(app)[:2] == (0, 420)
+    # 5 chunks of 100 records (the last one empty) and the totals' recomputation, at least.
+    assert write_queue(app).stats.requests - requests >= 6

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from metrics_app.extensions import db
 from metrics_app.storage.models import Rollup, SeriesTotal
 from metrics_app.storage.retention import run_retention
-from metrics_app.storage.rollups import STATS
+from metrics_app.storage.rollups import STATS, combine_function
 from metrics_app.storage.tiers import Retention
 
 from ..ingest.records import SEED_EXAMPLES, START, utilization
@@ -19,7 +20,7 @@ from .test_migrations import flask_db
 
 
 def _from_rollups(conn, since_ms: int = 0) -> list[tuple]:
-    stats = [func.sum(Rollup.n)] + [getattr(func, s[:3])(getattr(Rollup, s)) for s in STATS[1:]]
+    stats = [getattr(func, combine_function(s))(getattr(Rollup, s)) for s in STATS]
     query = (select(Rollup.series_id, Rollup.metric, *stats).where(Rollup.minute_ms >= since_ms)
              .group_by(Rollup.series_id, Rollup.metric))
     return sorted(tuple(row) for row in conn.execute(query))
@@ -46,6 +47,7 @@ def test_totals_match_rollups_after_ingest_and_retention(client, app):
         assert totals == _from_rollups(db.session, result.cutoffs.raw) and sum(t[2] for t in totals) == 900 - 2 * 120  # and the 6 seed examples
 
 
+@pytest.mark.slow
 def test_migration_0002_backfills_totals_from_existing_rollups(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     assert flask_db(url, "upgrade", "0001").returncode == 0
@@ -57,7 +59,7 @@ def test_migration_0002_backfills_totals_from_existing_rollups(tmp_path):
     upgrade = flask_db(url, "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
     with engine.connect() as conn:
-        assert _totals(conn) == [(1, 4, 180, 18003.0, 88.0, 112.0, None, None, None, None, None, None)]
+        assert _totals(conn) == [(1, 4, 180, 180, 18003.0, 88.0, 112.0, 0, None, None, None, 0, None, None, None)]
         assert conn.exec_driver_sql("SELECT count(*) FROM rollups_1m").scalar() == 3
         assert "WITHOUT ROWID" in conn.exec_driver_sql(
             "SELECT sql FROM sqlite_schema WHERE name = 'rollups_1m'").scalar()

@@ -1,8 +1,9 @@
 """rollups_1h (per-hour rollups outliving the per-minute ones); records keyed by their natural key
 
 Written by hand, two changes:
-- rollups_1h is filled from the existing minutes (exact: an hour's count, sums, minima and maxima
-  combine from its minutes), so a database upgraded in place answers long ranges at once.
+- rollups_1h is filled from the existing minutes (exact: an hour's counts, sums, minima and maxima
+  combine from its minutes, the per-column counts ``n1..n3`` included), so a database upgraded in
+  place answers long ranges at once.
 - records loses its surrogate ``id`` and the time index only retention used: the natural key
   (series_id, metric, ts_ms, pid) becomes the primary key. SQLite stores the table in that key's
   B-tree (WITHOUT ROWID, ~69 -> ~31 bytes a record), which it can only do by copying the table, in
@@ -12,8 +13,8 @@ Written by hand, two changes:
 Downgrade restores the surrogate ids (in time order on SQLite, in heap order on PostgreSQL) and
 both indexes.
 
-Revision ID: 0004
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 22:00:00
 
 """
@@ -22,18 +23,22 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0004'
-down_revision = '0002'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-STATS = ('n', 'sum1', 'min1', 'max1', 'sum2', 'min2', 'max2', 'sum3', 'min3', 'max3')
-HOUR_MS = 3_600_000
+STATS = ('n', 'n1', 'sum1', 'min1', 'max1', 'n2', 'sum2', 'min2', 'max2', 'n3', 'sum3', 'min3', 'max3')
+#: Floor to the hour (SQL's % truncates toward zero, so a minute before 1970 needs the second %).
+HOUR = '(minute_ms - ((minute_ms % 3600000) + 3600000) % 3600000)'
 
 
 def _stat_columns():
-    return [sa.Column('n', sa.BigInteger(), nullable=False)] + [
-        sa.Column(f'{stat}{k}', sa.Float(), nullable=True) for k in (1, 2, 3) for stat in ('sum', 'min', 'max')]
+    columns = [sa.Column('n', sa.BigInteger(), nullable=False)]
+    for k in (1, 2, 3):
+        columns.append(sa.Column(f'n{k}', sa.BigInteger(), nullable=False, server_default='0'))
+        columns += [sa.Column(f'{stat}{k}', sa.Float(), nullable=True) for stat in ('sum', 'min', 'max')]
+    return columns
 
 
 def _record_columns():
@@ -43,11 +48,12 @@ def _record_columns():
             sa.Column('pid', sa.Integer(), nullable=False),
             sa.Column('v1', sa.Float(), nullable=True),
             sa.Column('v2', sa.Float(), nullable=True),
-            sa.Column('v3', sa.Float(), nullable=True)]
+            sa.Column('v3', sa.Float(), nullable=True),
+            sa.Column('name', sa.String(length=1024), nullable=True)]
 
 
 KEY = 'series_id, metric, ts_ms, pid'
-VALUES = f'{KEY}, v1, v2, v3'
+VALUES = f'{KEY}, v1, v2, v3, name'
 
 
 def _copy_records(*constraints, order, **table_kwargs):
@@ -92,11 +98,10 @@ def upgrade():
     sa.PrimaryKeyConstraint('series_id', 'metric', 'hour_ms'),
     sqlite_with_rowid=False
     )
-    # n and sums add up; mins and maxes take the extreme.
+    # Counts and sums add up (sum() skips a column's NULLs); mins and maxes take the extreme.
     aggregates = ', '.join(f"{ {'min': 'min', 'max': 'max'}.get(s[:3], 'sum') }({s})" for s in STATS)
-    hour = f'minute_ms - minute_ms % {HOUR_MS}'
     op.execute(f'INSERT INTO rollups_1h (series_id, metric, hour_ms, {", ".join(STATS)}) '
-               f'SELECT series_id, metric, {hour}, {aggregates} FROM rollups_1m GROUP BY series_id, metric, {hour}')
+               f'SELECT series_id, metric, {HOUR}, {aggregates} FROM rollups_1m GROUP BY series_id, metric, {HOUR}')
     _cluster_records()
 
 
