@@ -155,7 +155,11 @@ SETTINGS: tuple[Setting, ...] = (
             "largest accepted request body, bytes (413 beyond)"),
     Setting("MAX_BATCH", 10_000, integer(1, 1_000_000), "most records in one ingest request (413 beyond)"),
     Setting("METRICS_RETENTION_HOURS", 168.0, duration(1e6, zero="keeps records forever", unit="hours"),
-            "records older than this (by record timestamp) are deleted"),
+            "raw records older than this (by record timestamp) are deleted; their rollups stay"),
+    Setting("ROLLUP_1M_RETENTION_DAYS", 90.0, duration(1e6, unit="days"),
+            "per-minute rollups are kept this long (at least METRICS_RETENTION_HOURS)"),
+    Setting("ROLLUP_1H_RETENTION_DAYS", 730.0, duration(1e6, unit="days"),
+            "per-hour rollups are kept this long (at least ROLLUP_1M_RETENTION_DAYS)"),
     Setting("RETENTION_CLEAN_INTERVAL_SEC", 3600.0, duration(7 * _DAY), "how often retention runs"),
     Setting("RETENTION_CHUNK_ROWS", 5_000, integer(1, 1_000_000), "rows deleted per retention transaction"),
     Setting("ENABLE_WS_FILE", False, boolean(), "tail `INPUT_WS_PATH`"),
@@ -209,7 +213,19 @@ def load_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         except (ValueError, KeyError) as exc:
             reason = str(exc) if isinstance(exc, Refused) else ""
             raise ConfigError(setting.name, _shown(setting.name, raw), setting.kind.allowed, reason) from None
+    _check_tiers(values)
     return values
+
+
+def _check_tiers(values: Mapping[str, Any]) -> None:
+    """Each rollup tier outlives the finer one (a query falls back to the next coarser tier)."""
+    raw, minute, hour = (values[name] for name in
+                         ("METRICS_RETENTION_HOURS", "ROLLUP_1M_RETENTION_DAYS", "ROLLUP_1H_RETENTION_DAYS"))
+    if raw and not raw <= minute * 24 <= hour * 24:
+        raise ConfigError("ROLLUP_1M_RETENTION_DAYS", f"{minute:g}",
+                          "METRICS_RETENTION_HOURS <= ROLLUP_1M_RETENTION_DAYS * 24 "
+                          "<= ROLLUP_1H_RETENTION_DAYS * 24",
+                          f"the tiers must not shrink ({raw:g} h raw, {minute:g} d per-minute, {hour:g} d per-hour)")
 
 
 class Config:
@@ -240,3 +256,7 @@ class TestConfig(Config):
     SAMPLE_INTERVAL_SEC = 0.1
     HISTORY_SECONDS = 5
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+    # Fixtures are dated (2025, 1970, even year 0001): keep them raw records, with retention still on
+    # (0 would turn it off); tier tests set their own retention.
+    METRICS_RETENTION_HOURS = 24 * 365 * 3000
+    ROLLUP_1M_RETENTION_DAYS = ROLLUP_1H_RETENTION_DAYS = 365 * 3000

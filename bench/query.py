@@ -6,6 +6,8 @@
 Requests go through the Flask app in-process (routing, validation, SQL, JSON), without a network
 hop, so the figures are what the service adds per request. Time windows are drawn at random inside
 the stored range and never aligned to minutes, so the raw-row edges of every aggregate are exercised.
+The 30-day and 1-year ranges end now and reach into the rollup tiers (generate them with
+``bench/generate.py --history-days 365``); each line says the resolution that answered.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from config import Config  # noqa: E402
 
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 
 def _iso(ts_ms: int) -> str:
@@ -32,6 +35,7 @@ def _iso(ts_ms: int) -> str:
 
 def _scenarios(gpu: dict, lo: int, hi: int, rng: random.Random, cursor: str) -> dict[str, Callable[[], str]]:
     one = f"hostname={gpu['hostname']}&gpuIndex={gpu['gpuIndex']}"
+    month, year = f"start={_iso(hi - 30 * DAY_MS)}&end={_iso(hi)}", f"start={_iso(hi - 365 * DAY_MS)}&end={_iso(hi)}"
 
     def hour() -> str:
         start = rng.randrange(lo, max(lo + 1, hi - HOUR_MS))
@@ -49,6 +53,12 @@ def _scenarios(gpu: dict, lo: int, hi: int, rng: random.Random, cursor: str) -> 
         "seed: max watts, all GPUs, whole range": lambda: "/metrics?metric=power&aggregate=max&field=watts",
         "buckets 5m, one GPU+metric, 1 h": lambda: f"/metrics?{one}&metric=power&aggregate=avg&field=watts&bucket=5m&{hour()}",
         "buckets 1h, one GPU+metric, whole range": lambda: f"/metrics?{one}&metric=power&aggregate=avg&field=watts&bucket=1h",
+        "aggregate avg, one GPU+metric, 30 days": lambda: f"/metrics?{one}&metric=power&aggregate=avg&field=watts&{month}",
+        "buckets 1d, one GPU+metric, 30 days": lambda: f"/metrics?{one}&metric=power&aggregate=avg&field=watts&bucket=1d&{month}",
+        "max watts, all GPUs, 30 days": lambda: f"/metrics?metric=power&aggregate=max&field=watts&{month}",
+        "aggregate avg, one GPU+metric, 1 year": lambda: f"/metrics?{one}&metric=power&aggregate=avg&field=watts&{year}",
+        "buckets 1d, one GPU+metric, 1 year": lambda: f"/metrics?{one}&metric=power&aggregate=avg&field=watts&bucket=1d&{year}",
+        "max watts, all GPUs, 1 year": lambda: f"/metrics?metric=power&aggregate=max&field=watts&{year}",
         "/gpus": lambda: "/gpus",
         "/stats": lambda: "/stats",
         "/health": lambda: "/health",
@@ -62,10 +72,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
+    from generate import bytes_per_record
+
     from metrics_app import create_app
+    from metrics_app.extensions import db
 
     settings = {"SQLALCHEMY_DATABASE_URI": args.db, "SAMPLERS_ENABLED": False, "BACKGROUND_JOBS_ENABLED": False}
-    client = create_app(type("BenchConfig", (Config,), settings)).test_client()
+    app = create_app(type("BenchConfig", (Config,), settings))
+    client = app.test_client()
+    with app.app_context():
+        used, records = bytes_per_record(db.engine)
     gpus = client.get("/gpus").get_json()["gpus"]
     health = client.get("/health").get_json()
     lo = min(int(datetime.fromisoformat(g["firstSeen"]).timestamp() * 1000) for g in gpus)
@@ -73,10 +89,11 @@ def main() -> None:
     cursor = client.get("/metrics?limit=500").get_json()["next_cursor"]
     rng = random.Random(args.seed)
     print(f"{args.db}: {health['counts']['records']:,} records, {len(gpus)} GPUs, "
-          f"{(hi - lo) / HOUR_MS:.1f} h; {args.requests} requests per query type (after 5 warm-up)")
-    print(f"{'query':48} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+          f"{(hi - lo) / HOUR_MS:.1f} h of records; {used / max(records, 1):.1f} bytes per record (everything "
+          f"included); {args.requests} requests per query type (after 5 warm-up)")
+    print(f"{'query':48} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} resolution")
     for name, make_url in _scenarios(rng.choice(gpus), lo, hi, rng, cursor).items():
-        timings = []
+        timings, resolution = [], ""
         for i in range(args.requests + 5):
             url = make_url()
             began = time.perf_counter()
@@ -86,8 +103,9 @@ def main() -> None:
                 raise SystemExit(f"{url} -> {response.status_code}: {response.get_data(as_text=True)}")
             if i >= 5:
                 timings.append(elapsed)
+            resolution = response.get_json().get("resolution", "") if "aggregate=" in url else ""
         cuts = statistics.quantiles(timings, n=100, method="inclusive")
-        print(f"{name:48} {cuts[49]:8.2f} {cuts[98]:8.2f} {max(timings):8.2f}")
+        print(f"{name:48} {cuts[49]:8.2f} {cuts[98]:8.2f} {max(timings):8.2f} {resolution}")
 
 
 if __name__ == "__main__":

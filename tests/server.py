@@ -33,6 +33,10 @@ class GunicornServer:
             "PORT": str(self.port),
             "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{workdir / 'metrics.db'}",
             "LOG_LEVEL": "WARNING",
+            # Fixtures are dated (2025): keep them raw records, as config.TestConfig does in process.
+            "METRICS_RETENTION_HOURS": str(24 * 365 * 100),
+            "ROLLUP_1M_RETENTION_DAYS": str(365 * 1000),
+            "ROLLUP_1H_RETENTION_DAYS": str(365 * 1000),
             **env,
         }
         self.env.pop("TEST_DATABASE_URL", None)

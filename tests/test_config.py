@@ -157,7 +157,7 @@ def _shown_default(setting: Setting) -> str:
 
 def _readme_rows() -> list[str]:
     section = (ROOT / "README.md").read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    return [line for line in section.splitlines() if re.match(r"\| `[A-Z_]+` \|", line)]
+    return [line for line in section.splitlines() if re.match(r"\| `[A-Z0-9_]+` \|", line)]
 
 
 def test_every_default_is_a_valid_value():
@@ -171,3 +171,13 @@ def test_every_default_is_a_valid_value():
 def test_readme_table_is_the_definitions():
     expected = [f"| `{s.name}` | {_shown_default(s)} | {s.kind.allowed} | {s.meaning} |" for s in SETTINGS]
     assert _readme_rows() == expected, "README 'Configuration' should list exactly:\n" + "\n".join(expected)
+
+
+def test_rollup_tiers_must_not_shrink():
+    with pytest.raises(ConfigError, match="ROLLUP_1M_RETENTION_DAYS='1'.*tiers must not shrink"):
+        load_environment({"METRICS_RETENTION_HOURS": "48", "ROLLUP_1M_RETENTION_DAYS": "1"})
+    with pytest.raises(ConfigError, match="ROLLUP_1M_RETENTION_DAYS='90'"):
+        load_environment({"ROLLUP_1H_RETENTION_DAYS": "30"})
+    # Records kept forever: nothing is older than raw retention, so the tiers' days do not matter.
+    values = load_environment({"METRICS_RETENTION_HOURS": "0", "ROLLUP_1M_RETENTION_DAYS": "1"})
+    assert values["ROLLUP_1M_RETENTION_DAYS"] == 1

@@ -35,6 +35,9 @@ class ImportSummary:
     lines: int = 0
     loaded: int = 0
     duplicates: int = 0
+    #: Older than raw retention: only in the rollup tiers; older than every tier: dropped.
+    rollup_only: int = 0
+    expired: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
     def reasons(self) -> Counter:
@@ -55,6 +58,8 @@ class JsonlImport:
             result = self.writer.submit(rows)
             self.summary.loaded += result.saved
             self.summary.duplicates += result.duplicates
+            self.summary.rollup_only += result.rollup_only
+            self.summary.expired += result.expired
 
     def run(self, stream: BinaryIO) -> ImportSummary:
         """A line may hold one record or an array of them, as the file tailers accept."""

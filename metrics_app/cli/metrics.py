@@ -27,8 +27,10 @@ _QUERY_ARGS = MetricsQuerySchema()
 
 
 def _print_summary(path: str, summary: ImportSummary, show: int) -> None:
+    old = (f", {summary.rollup_only} older than raw retention kept only as rollups" if summary.rollup_only else "") + (
+        f", {summary.expired} older than every tier dropped" if summary.expired else "")
     click.echo(f"{path}: {summary.lines} lines, {summary.loaded} records loaded, "
-               f"{summary.duplicates} duplicates, {len(summary.skipped)} lines skipped")
+               f"{summary.duplicates} duplicates, {len(summary.skipped)} lines skipped{old}")
     if not summary.skipped:
         return
     click.echo("skipped lines by reason:")

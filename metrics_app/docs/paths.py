@@ -81,8 +81,13 @@ def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str], crawler_sche
                        "retries are safe.",
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"oneOf": [record, {"type": "array", "items": record}]}}}},
-        "responses": {"201": _json({"type": "object", "properties": {"saved": {"type": "integer"}}},
-                                   "Stored; `saved` counts new records"),
+        "responses": {"201": _json({"type": "object", "properties": {
+                          "saved": {"type": "integer"}, "duplicates": {"type": "integer"},
+                          "received": {"type": "integer"}, "rollupOnly": {"type": "integer"},
+                          "expired": {"type": "integer"}}},
+                                   "Stored; `saved` counts new records; `rollupOnly` (only when non-zero) those older "
+                                   "than raw retention, kept only in the rollup tiers still covering them; `expired` "
+                                   "(only when non-zero) those older than every tier, dropped"),
                       "400": _error("Body is not JSON, or not an object or array"),
                       "413": _error("Body over MAX_CONTENT_LENGTH or more than MAX_BATCH records"),
                       "422": _error("Invalid records: `details` lists every problem by index and field")}}})

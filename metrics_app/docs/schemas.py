@@ -6,7 +6,7 @@ responses match them, so the two cannot drift silently.
 """
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 
 class ErrorSchema(Schema):
@@ -23,7 +23,8 @@ class LabelsSchema(Schema):
 
 
 class MetricItemSchema(LabelsSchema):
-    id = fields.Integer(required=True)
+    """A record is identified by its labels, metric, timestamp and (for processes) pid."""
+
     timestamp = fields.DateTime(required=True, metadata={"description": "UTC, millisecond precision, `Z` suffix"})
     metric = fields.String(required=True)
     payload = fields.Dict(required=True, metadata={
@@ -38,11 +39,19 @@ class MetricsPageSchema(Schema):
                                 metadata={"description": "Pass as `cursor` for the next page; null on the last"})
 
 
+def _resolution() -> fields.String:
+    return fields.String(required=True, validate=validate.OneOf(("raw", "1m", "1h")), metadata={
+        "description": "Coarsest tier that answered: raw records, per-minute or per-hour rollups (a range "
+                       "older than a tier's retention is answered by the next one; inside a rollup tier a "
+                       "minute or hour counts when it starts in the range)"})
+
+
 class AggregateSchema(Schema):
     aggregate = fields.String(required=True)
     field = fields.String(allow_none=True, required=True)
     value = fields.Float(allow_none=True, required=True, metadata={"description": "null when no record matched"})
     count = fields.Integer(required=True, metadata={"description": "Records aggregated"})
+    resolution = _resolution()
 
 
 class BucketSchema(Schema):
@@ -58,6 +67,7 @@ class BucketSeriesSchema(Schema):
     buckets = fields.List(fields.Nested(BucketSchema), required=True,
                           metadata={"description": "Only buckets that hold records"})
     count = fields.Integer(required=True)
+    resolution = _resolution()
 
 
 class GpuSchema(LabelsSchema):

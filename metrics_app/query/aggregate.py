@@ -1,29 +1,24 @@
-"""Aggregates over the history: whole minutes from ``rollups_1m``, raw rows only at the edges.
-
-A range ``[lo, hi)`` is split into the partial minute at each end (read from ``records``) and the
-whole minutes between them (read from the per-minute rollups ingest maintains), so the cost of an
-aggregate grows with the number of minutes, not of records — about 60x fewer rows at 1 Hz. Buckets
-that are whole minutes split the same way; a bucket shorter than a minute (or not a multiple of
-one) can only be answered from raw rows.
+"""Aggregates over the history, read from the tiers ``plan`` picks (plan.py): raw rows only at the
+partial minutes of a range's edges, whole minutes and hours from the rollups ingest maintains, so
+the cost grows with the number of hours and edge minutes, not of records. The answer says the
+``resolution`` it was computed at.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Table, exists, func, literal, select, union_all
 
 from ..errors import ApiError
 from ..extensions import db
 from ..storage.kinds import KINDS
-from ..storage.models import Record, Rollup
-from .params import MAX_LIMIT
+from ..storage.models import HourRollup, Record, Rollup
+from ..storage.tiers import HOUR, MINUTE, RAW, Cutoffs, retention_for
 from ..storage.timefmt import iso_utc
+from .params import MAX_LIMIT, Bucket
+from .plan import BucketTooFine, Piece, plan
 from .series import Series
-
-MINUTE_MS = 60_000
-_RAW = Record.__table__.c
-_ROLLUP = Rollup.__table__.c
 
 
 @dataclass(slots=True)
@@ -51,42 +46,53 @@ class Partial:
         return {"avg": self.total / self.n, "sum": self.total, "min": self.low, "max": self.high}[aggregate]
 
 
-def split_range(lo: int | None, hi: int | None, bucket_ms: int | None) -> tuple[list[tuple[int | None, int | None]],
-                                                                                tuple[int | None, int | None] | None]:
-    """Raw-row ranges and the whole-minute range of ``[lo, hi)`` (None = unbounded)."""
-    if bucket_ms is not None and bucket_ms % MINUTE_MS:
-        return [(lo, hi)], None
-    first = None if lo is None else -(-lo // MINUTE_MS) * MINUTE_MS
-    last = None if hi is None else hi // MINUTE_MS * MINUTE_MS
-    if first is not None and last is not None and first >= last:
-        return [(lo, hi)], None
-    edges = [(lo, first)] if lo is not None and lo < first else []
-    if hi is not None and last < hi:
-        edges.append((last, hi))
-    return edges, (first, last)
-
-
-def _raw_query(column: Any, counted: bool, time: Any, lo: int | None, hi: int | None) -> Any:
-    """``counted``: count the rows holding a value of ``column``, else every row (a field may be
-    optional, as clocks' are)."""
-    query = select(func.count(column) if counted else func.count(), func.sum(column), func.min(column),
-                   func.max(column))
-    return query.where(*_bounds(time, lo, hi))
-
-
-def _rollup_query(index: int, counted: bool, lo: int | None, hi: int | None) -> Any:
-    query = select(func.sum(_ROLLUP[f"n{index}"] if counted else _ROLLUP.n), func.sum(_ROLLUP[f"sum{index}"]),
-                   func.min(_ROLLUP[f"min{index}"]), func.max(_ROLLUP[f"max{index}"]))
-    return query.where(*_bounds(_ROLLUP.minute_ms, lo, hi))
+_SOURCES: dict[str, tuple[Table, str]] = {
+    RAW: (Record.__table__, "ts_ms"), MINUTE: (Rollup.__table__, "minute_ms"), HOUR: (HourRollup.__table__, "hour_ms")}
 
 
 def _bounds(time: Any, lo: int | None, hi: int | None) -> list[Any]:
     return ([time >= lo] if lo is not None else []) + ([time < hi] if hi is not None else [])
 
 
-def _bucket_count(args: dict[str, Any], series: dict[int, Series], bucket_ms: int) -> int:
-    lo = args.get("start", min((s.first_ts_ms for s in series.values()), default=0))
-    hi = args.get("end", max((s.last_ts_ms for s in series.values()), default=0))
+def _stats_query(piece: Piece, index: int, counted: bool, ids: list[int], code: int, bucket_ms: int | None) -> Any:
+    """count, sum, min and max of one field over one piece: raw values, or rollup stats combined.
+    ``counted``: count the rows holding a value of the field, else every row (a field may be
+    optional, as clocks' are)."""
+    table, time_column = _SOURCES[piece.table]
+    c = table.c
+    if piece.table == RAW:
+        value = c[f"v{index}"]
+        stats = (func.count(value) if counted else func.count(), func.sum(value), func.min(value), func.max(value))
+    else:
+        stats = (func.sum(c[f"n{index}"] if counted else c.n), func.sum(c[f"sum{index}"]),
+                 func.min(c[f"min{index}"]), func.max(c[f"max{index}"]))
+    query = select(*stats).where(c.series_id.in_(ids), c.metric == code, *_bounds(c[time_column], piece.lo, piece.hi))
+    if bucket_ms is None:
+        return query
+    key = (c[time_column] // literal(bucket_ms) * literal(bucket_ms)).label("bucket")
+    return query.add_columns(key).group_by("bucket")
+
+
+def _older_tiers_with_data(ids: list[int], code: int, cuts: Cutoffs) -> set[str]:
+    """Which rollup tiers hold these GPUs' metric before the finer tier's cutoff: one statement, a
+    key seek per GPU and tier."""
+    spans = {MINUTE: (cuts.minute, cuts.raw), HOUR: (None, cuts.minute)}
+    checks = []
+    for tier, (lo, hi) in spans.items():
+        table, time_column = _SOURCES[tier]
+        checks.append(exists().where(table.c.series_id.in_(ids), table.c.metric == code,
+                                     *_bounds(table.c[time_column], lo, hi)))
+    return {tier for tier, held in zip(spans, db.session.execute(select(*checks)).one()) if held}
+
+
+def _too_fine(bucket: Bucket, error: BucketTooFine) -> ApiError:
+    return ApiError(400, "invalid_parameter",
+                    f"bucket={bucket.text} is finer than the history before {iso_utc(error.before_ms)} keeps: it is "
+                    f"kept only as {error.finest} rollups, so use a bucket that is a multiple of {error.finest} "
+                    f"or a start after that time", {"bucket": [f"finest available for this range: {error.finest}"]})
+
+
+def _bucket_count(lo: int, hi: int, bucket_ms: int) -> int:
     return (hi // bucket_ms) - (lo // bucket_ms) + 1
 
 
@@ -94,38 +100,36 @@ def aggregate(args: dict[str, Any], series: dict[int, Series]) -> dict[str, Any]
     kind, name, field = KINDS[args["metric"]], args["aggregate"], args.get("field")
     bucket = args.get("bucket")
     bucket_ms = bucket.ms if bucket else None
-    if bucket_ms is not None and _bucket_count(args, series, bucket_ms) > MAX_LIMIT:
-        raise ApiError(400, "invalid_parameter", f"more than {MAX_LIMIT} buckets: use a larger bucket or a "
-                       "shorter start..end range", {"bucket": [f"at most {MAX_LIMIT} buckets per request"]})
     index = kind.fields.index(field) + 1 if field else 1
     lo = args.get("start")
     hi = args["end"] + 1 if "end" in args else None
+    ids, code = list(series), kind.code
+    cuts = retention_for(db.engine).cutoffs()
+    try:
+        held = _older_tiers_with_data(ids, code, cuts) if ids and lo is None else set()
+        pieces, resolution = plan(lo, hi, bucket_ms, cuts, held) if ids else ([], RAW)
+    except BucketTooFine as exc:
+        raise _too_fine(bucket, exc) from exc
+    if bucket_ms is not None:
+        first = lo if lo is not None else min((s.first_ts_ms for s in series.values()), default=0)
+        if pieces and pieces[0].lo is None:  # older tiers from their oldest possible hour
+            first = min(first, cuts.hour)
+        last = hi if hi is not None else max((s.last_ts_ms for s in series.values()), default=0)
+        if _bucket_count(first, last, bucket_ms) > MAX_LIMIT:
+            raise ApiError(400, "invalid_parameter", f"more than {MAX_LIMIT} buckets: use a larger bucket or a "
+                           "shorter start..end range", {"bucket": [f"at most {MAX_LIMIT} buckets per request"]})
     partials: dict[int | None, Partial] = {}
-    if series:
-        ids, code = list(series), kind.code
-        edges, minutes = split_range(lo, hi, bucket_ms)
+    if pieces:  # one statement: each one cost ~1 ms of SQLAlchemy, often more than the rows
         counted = field is not None
-        queries = [_raw_query(_RAW[f"v{index}"], counted, _RAW.ts_ms, a, b).where(_RAW.series_id.in_(ids), _RAW.metric == code)
-                   .add_columns(*_bucket_key(_RAW.ts_ms, bucket_ms)) for a, b in edges]
-        if minutes is not None:
-            queries.append(_rollup_query(index, counted, *minutes).where(_ROLLUP.series_id.in_(ids), _ROLLUP.metric == code)
-                           .add_columns(*_bucket_key(_ROLLUP.minute_ms, bucket_ms)))
-        for query in queries:
-            for n, total, low, high, *key in db.session.execute(_grouped(query, bucket_ms)):
-                partials.setdefault(key[0] if key else None, Partial()).add(n, total, low, high)
+        query = union_all(*(_stats_query(piece, index, counted, ids, code, bucket_ms) for piece in pieces))
+        for n, total, low, high, *key in db.session.execute(query):
+            partials.setdefault(key[0] if key else None, Partial()).add(n, total, low, high)
     if bucket_ms is None:
         overall = partials.get(None, Partial())
-        return {"aggregate": name, "field": field, "value": overall.value(name), "count": overall.n}
+        return {"aggregate": name, "field": field, "value": overall.value(name), "count": overall.n,
+                "resolution": resolution}
     starts = sorted(partials, reverse=args["order"] == "desc")
-    return {"aggregate": name, "field": field, "bucket": bucket.text,
+    return {"aggregate": name, "field": field, "bucket": bucket.text, "resolution": resolution,
             "buckets": [{"start": iso_utc(s), "value": partials[s].value(name), "count": partials[s].n}
                         for s in starts],
             "count": sum(p.n for p in partials.values())}
-
-
-def _bucket_key(time: Any, bucket_ms: int | None) -> list[Any]:
-    return [] if bucket_ms is None else [(time // literal(bucket_ms) * literal(bucket_ms)).label("bucket")]
-
-
-def _grouped(query: Any, bucket_ms: int | None) -> Any:
-    return query if bucket_ms is None else query.group_by("bucket")

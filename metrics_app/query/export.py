@@ -22,7 +22,7 @@ PAGE_ROWS = 5_000
 #: One column per distinct kind field (``usedMiB`` serves memory and process records), then a
 #: process's ``pid`` and ``name``.
 FIELD_COLUMNS = (*dict.fromkeys(field for kind in KINDS.values() for field in kind.fields), "pid", "name")
-CSV_COLUMNS = ("id", "timestamp", "hostname", "gpuIndex", "gpuId", "gpuName", "metric", *FIELD_COLUMNS)
+CSV_COLUMNS = ("timestamp", "hostname", "gpuIndex", "gpuId", "gpuName", "metric", *FIELD_COLUMNS)
 MIMETYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 
 
@@ -31,7 +31,7 @@ def _csv_page(items: list[dict[str, Any]]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\n")
     for item in items:
         payload = item["payload"]
-        writer.writerow([item["id"], item["timestamp"], item["hostname"], item["gpuIndex"], item["gpuId"],
+        writer.writerow([item["timestamp"], item["hostname"], item["gpuIndex"], item["gpuId"],
                          item["gpuName"], item["metric"], *(payload.get(name) for name in FIELD_COLUMNS)])
     return buffer.getvalue().encode()
 

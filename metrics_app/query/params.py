@@ -82,7 +82,7 @@ class MetricsQuerySchema(SeriesFilterSchema):
     limit = fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_LIMIT),
                            metadata={"description": f"Page size, default {DEFAULT_LIMIT}, max {MAX_LIMIT}"})
     order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="asc",
-                          metadata={"description": "By timestamp (ties by id)"})
+                          metadata={"description": "By timestamp (ties by GPU, metric and pid)"})
     cursor = fields.String(metadata={"description": "Opaque `next_cursor` of the previous page"})
     aggregate = fields.String(validate=validate.OneOf(AGGREGATES),
                               metadata={"description": "Aggregate instead of listing; needs `metric`"})
@@ -138,24 +138,29 @@ def parse_args(schema: Schema, args: MultiDict[str, str]) -> dict[str, Any]:
         raise ApiError(400, "invalid_parameter", f"invalid query parameter(s): {names}", details) from exc
 
 
-def encode_cursor(order: str, ts_ms: int, row_id: int) -> str:
+#: A listing position: the last row's (ts_ms, series_id, metric, pid), the records' sort order.
+Position = tuple[int, int, int, int]
+
+
+def encode_cursor(order: str, position: Position) -> str:
     """Opaque to clients; carries the order so a cursor cannot be replayed against the other one."""
-    return base64.urlsafe_b64encode(f"{order}:{ts_ms}:{row_id}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(":".join([order, *map(str, position)]).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: str) -> tuple[int, int]:
-    """A cursor's position must be one a stored row can have: any other integer is no cursor this
-    service issued, and one beyond the database's 64-bit integers would fail the query (a 500)."""
+def decode_cursor(cursor: str, order: str) -> Position:
+    """A cursor's position must be one a stored row can have: any other shape (such as one issued
+    before records were keyed by time and GPU) or integer is no cursor this service issued, and one
+    beyond the key columns' types would fail the query (a 500)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        cursor_order, ts_text, id_text = raw.split(":")
-        position = int(ts_text), int(id_text)
-        if not (MIN_MS <= position[0] <= MAX_MS and 0 < position[1] < 2**63):
-            raise ValueError("out of range")
+        cursor_order, *numbers = raw.split(":")
+        ts_ms, series_id, metric, pid = (int(n) for n in numbers)
+        if not MIN_MS <= ts_ms <= MAX_MS or max(abs(series_id), abs(pid)) >= 2 ** 31 or abs(metric) >= 2 ** 15:
+            raise ValueError("beyond the key columns' types")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "invalid_parameter", "cursor is not one this service issued",
                        {"cursor": ["malformed"]}) from exc
     if cursor_order != order:
         raise ApiError(400, "invalid_parameter", f"cursor was issued for order={cursor_order}",
                        {"cursor": [f"use order={cursor_order} with this cursor"]})
-    return position
+    return ts_ms, series_id, metric, pid

@@ -11,7 +11,11 @@ const FIELDS = {
   clocks: ["graphicsMHz", "memoryMHz"],
   process: ["usedMiB"],
 };
-const RANGES = { "1h": [3600, "1m"], "6h": [21600, "5m"], "24h": [86400, "15m"], "7d": [604800, "1h"] };
+// Buckets are whole hours from 7 days on: older history is kept as per-minute, then per-hour rollups.
+const RANGES = {
+  "1h": [3600, "1m"], "6h": [21600, "5m"], "24h": [86400, "15m"], "7d": [604800, "1h"],
+  "30d": [2592000, "6h"], "1y": [31536000, "1d"],
+};
 const GPU_CHARTS = [
   ["utilization", "Utilization", "%", 0, 100, (g) => g.utilization],
   ["memory", "Memory", "%", 0, 100, (g) => g.memoryPercent],
@@ -202,7 +206,8 @@ async function showHistory(event) {
   if (!response.ok) { status.textContent = body.message; return; }
   const points = body.buckets.map((b) => [Date.parse(b.start), b.value]);
   state.charts.history.setPoints(points);
-  status.textContent = `${points.length} buckets of ${bucket}, ${body.buckets.reduce((n, b) => n + b.count, 0)} records`;
+  const records = body.buckets.reduce((n, b) => n + b.count, 0);
+  status.textContent = `${points.length} buckets of ${bucket}, ${records} records (from ${body.resolution} data)`;
 }
 
 document.addEventListener("DOMContentLoaded", async () => {

@@ -1,5 +1,5 @@
-"""Persistent history of crawler records: compact typed rows, per-GPU summaries, per-minute rollups
-and per-GPU per-metric totals.
+"""Persistent history of crawler records: compact typed rows, per-GPU summaries, per-minute and
+per-hour rollups that outlive the raw records (tiers.py), and per-GPU per-metric totals.
 
 ``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
 applies the SQLite connection settings; every write goes through the app's ``write_queue`` (one
@@ -16,6 +16,7 @@ from ..extensions import db, migrate
 from . import models  # noqa: F401 - registers the tables on db.metadata for Alembic
 from .engine import configure_engine
 from .retention import retention_command
+from .tiers import Retention, bind_retention
 from .write_queue import EXTENSION_KEY as WRITE_QUEUE_KEY, WriteQueue, WriteUnavailable
 
 __all__ = ["init_app", "write_queue", "WriteUnavailable"]
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     with app.app_context():
         configure_engine(app, db.engine)
+        bind_retention(db.engine, Retention.from_config(app.config))
         queue = app.extensions[WRITE_QUEUE_KEY] = WriteQueue(db.engine)
     # The fleet fan-out and anything else that must see each committed group registers here.
     app.extensions["commit_listeners"] = queue.listeners

@@ -1,7 +1,7 @@
 """Tables. The schema itself is owned by the Alembic migrations in ``migrations/``."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, UniqueConstraint
 
 from ..extensions import db
 
@@ -16,10 +16,6 @@ def identity_key(gpu_uuid: str | None, gpu_index: int | None) -> str:
     if gpu_uuid:
         return "u:" + gpu_uuid
     return "" if gpu_index is None else f"i:{gpu_index}"
-
-
-#: SQLite only makes ``INTEGER PRIMARY KEY`` an alias of the rowid (no extra storage); BIGINT elsewhere.
-RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class GpuSeries(db.Model):
@@ -47,26 +43,31 @@ class GpuSeries(db.Model):
     __table_args__ = (UniqueConstraint("hostname", "gpu_key", name="uq_gpu_series_host_key"),)
 
 
+#: Tables read by key prefix: on SQLite, storing rows in the primary key's own B-tree saves the
+#: second copy of the key (rowid table + unique index) and a lookup per row (/stats' SQL: 68 -> 51 ms;
+#: records: 69 -> ~30 bytes each with the time index gone).
+_CLUSTERED = {"sqlite_with_rowid": False}
+
+
 class Record(db.Model):
-    """One crawler record. Time is UTC epoch milliseconds; ``metric`` is a ``Kind.code``."""
+    """One crawler record. Time is UTC epoch milliseconds; ``metric`` is a ``Kind.code``.
+
+    The natural key is the primary key (idempotent retries) and the only index: GPU, metric, time,
+    which is how every read and retention's deletes find rows (see query/records.py for listings
+    in time order across GPUs).
+    """
 
     __tablename__ = "records"
-    id = db.Column(RowId, primary_key=True, autoincrement=True)
-    series_id = db.Column(Integer, nullable=False)
-    metric = db.Column(SmallInteger, nullable=False)
-    ts_ms = db.Column(BigInteger, nullable=False)
-    pid = db.Column(Integer, nullable=False, default=-1)
+    __table_args__ = _CLUSTERED
+    series_id = db.Column(Integer, primary_key=True, autoincrement=False)
+    metric = db.Column(SmallInteger, primary_key=True, autoincrement=False)
+    ts_ms = db.Column(BigInteger, primary_key=True, autoincrement=False)
+    pid = db.Column(Integer, primary_key=True, autoincrement=False, default=-1)
     v1 = db.Column(Float, nullable=True)
     v2 = db.Column(Float, nullable=True)
     v3 = db.Column(Float, nullable=True)
     #: A process record's process name (a full path on Windows); null for every other kind.
     name = db.Column(String(NAME_LENGTH), nullable=True)
-
-    __table_args__ = (
-        # The natural key (idempotent retries) doubles as the main query index: GPU, metric, time.
-        UniqueConstraint("series_id", "metric", "ts_ms", "pid", name="uq_records_natural_key"),
-        Index("ix_records_ts_ms", "ts_ms"),
-    )
 
 
 class _ValueStats:
@@ -89,13 +90,9 @@ class _ValueStats:
     max3 = db.Column(Float)
 
 
-#: Small tables read by key prefix: on SQLite, storing rows in the primary key's own B-tree saves the
-#: second copy of the key (rowid table + unique index) and a lookup per row (/stats' SQL: 68 -> 51 ms).
-_CLUSTERED = {"sqlite_with_rowid": False}
-
-
 class Rollup(_ValueStats, db.Model):
-    """Per-minute stats of one GPU's metric, upserted in the ingest transaction."""
+    """Per-minute stats of one GPU's metric, upserted in the ingest transaction; kept for
+    ``ROLLUP_1M_RETENTION_DAYS``, long after the raw records."""
 
     __tablename__ = "rollups_1m"
     __table_args__ = _CLUSTERED
@@ -104,11 +101,22 @@ class Rollup(_ValueStats, db.Model):
     minute_ms = db.Column(BigInteger, primary_key=True)
 
 
-class SeriesTotal(_ValueStats, db.Model):
-    """All-time stats of one GPU's metric (what ``/stats`` reports), upserted with the rollups.
+class HourRollup(_ValueStats, db.Model):
+    """Per-hour stats of one GPU's metric, upserted with the minutes; kept for ``ROLLUP_1H_RETENTION_DAYS``."""
 
-    Retention recomputes a GPU's rows from ``rollups_1m`` after trimming it: a min or max cannot be
-    taken back by subtraction.
+    __tablename__ = "rollups_1h"
+    __table_args__ = _CLUSTERED
+    series_id = db.Column(Integer, primary_key=True)
+    metric = db.Column(SmallInteger, primary_key=True)
+    hour_ms = db.Column(BigInteger, primary_key=True)
+
+
+class SeriesTotal(_ValueStats, db.Model):
+    """Stats of one GPU's metric over its raw records (what ``/stats`` reports, beside the record
+    count of ``gpu_series``), upserted with the rollups.
+
+    Retention recomputes a GPU's rows from the raw-backed minutes of ``rollups_1m`` after moving the
+    raw cutoff: a min or max cannot be taken back by subtraction.
     """
 
     __tablename__ = "series_totals"

@@ -1,8 +1,8 @@
-"""Per-minute rollups and per-GPU totals of newly stored rows, merged into their tables in the ingest
-transaction, and the totals' recomputation after retention.
+"""Per-minute and per-hour rollups and per-GPU totals of newly stored rows, merged into their tables
+in the ingest transaction, and the totals' recomputation after retention.
 
-Both tables hold the same combinable stats (``STATS``: count, then count/sum/min/max of v1..v3), so one
-merge statement serves both. It is rendered by hand as a single multi-row ``INSERT .. ON CONFLICT DO
+All three tables hold the same combinable stats (``STATS``: count, then count/sum/min/max of v1..v3),
+so one merge statement serves them all. It is rendered by hand as a single multi-row ``INSERT .. ON CONFLICT DO
 UPDATE`` per table, executed on the driver cursor: SQLAlchemy's executemany spent more on building
 parameter dicts than the database spent on the rows, inside the write lock.
 """
@@ -16,10 +16,11 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 
-from .models import Rollup, SeriesTotal
+from .models import HourRollup, Rollup, SeriesTotal
+from .tiers import HOUR_MS, MINUTE_MS, Cutoffs
 
-MINUTE_MS = 60_000
 ROLLUPS: Table = Rollup.__table__
+HOURS: Table = HourRollup.__table__
 TOTALS: Table = SeriesTotal.__table__
 STATS = ("n", "n1", "sum1", "min1", "max1", "n2", "sum2", "min2", "max2", "n3", "sum3", "min3", "max3")
 #: Where each value column's count is in a stat row (its sum, min and max follow it).
@@ -40,17 +41,20 @@ def least_greatest(postgresql: bool) -> tuple[str, str]:
     return ("least", "greatest") if postgresql else ("min", "max")
 
 
-def aggregate(new: Iterable[Sequence[Any]]) -> tuple[Counter, list[list[Any]], list[list[Any]]]:
-    """From new (series_id, metric, ts_ms, pid, v1, v2, v3, name) rows: new rows per series, and
-    the per-minute and per-(series, metric) stat rows to merge, each in key order.
+def aggregate(rows: Iterable[Sequence[Any]], cuts: Cutoffs) -> tuple[Counter, dict[Table, list[list[Any]]]]:
+    """From stored (series_id, metric, ts_ms, pid, v1, v2, v3, name) rows: raw records per series, and
+    the stat rows to merge into each table, in key order. Minutes go to ``rollups_1m`` while that tier
+    covers them, hours always, totals only from raw-backed minutes (what /stats describes).
 
-    One pass over plain lists: this runs inside the write lock. A value column may be None in some
-    rows of a key and not in others (optional clocks), hence a count per column.
+    One pass over plain lists, then over the far fewer minutes: this runs inside the write lock. A
+    value column may be None in some rows of a key and not in others (optional clocks), hence a
+    count per column.
     """
     per_series: Counter = Counter()
     minutes: dict[tuple[int, int, int], list[Any]] = {}
-    for series_id, metric, ts_ms, _pid, v1, v2, v3, _name in new:
-        per_series[series_id] += 1
+    for series_id, metric, ts_ms, _pid, v1, v2, v3, _name in rows:
+        if ts_ms >= cuts.raw:
+            per_series[series_id] += 1
         key = (series_id, metric, ts_ms - ts_ms % MINUTE_MS)
         a = minutes.get(key)
         if a is None:
@@ -69,15 +73,23 @@ def aggregate(new: Iterable[Sequence[Any]]) -> tuple[Counter, list[list[Any]], l
                 a[i + 2] = v
             elif v > a[i + 3]:
                 a[i + 3] = v
+    hours: dict[tuple[int, int, int], list[Any]] = {}
     totals: dict[tuple[int, int], list[Any]] = {}
-    for (series_id, metric, _), stats in minutes.items():
-        t = totals.get((series_id, metric))
-        if t is None:
-            totals[(series_id, metric)] = stats.copy()
-        else:
-            _merge(t, stats)
-    return (per_series, [[*k, *s] for k, s in sorted(minutes.items())],
-            [[*k, *s] for k, s in sorted(totals.items())])
+    for (series_id, metric, minute), stats in minutes.items():
+        _add(hours, (series_id, metric, minute - minute % HOUR_MS), stats)
+        if minute >= cuts.raw:
+            _add(totals, (series_id, metric), stats)
+    kept_minutes = {k: s for k, s in minutes.items() if k[2] >= cuts.minute}
+    return per_series, {table: [[*k, *s] for k, s in sorted(stats.items())]
+                        for table, stats in ((ROLLUPS, kept_minutes), (HOURS, hours), (TOTALS, totals))}
+
+
+def _add(into: dict[Any, list[Any]], key: Any, stats: list[Any]) -> None:
+    known = into.get(key)
+    if known is None:
+        into[key] = stats.copy()
+    else:
+        _merge(known, stats)
 
 
 def _first(value: Any) -> tuple[int, Any, Any, Any]:
@@ -121,13 +133,13 @@ def _merge_sql(table: Table, rows: int, postgresql: bool) -> str:
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(merged)}")
 
 
-def merge_stats(conn: Connection, minutes: list[list[Any]], totals: list[list[Any]]) -> None:
-    """Add stat rows from ``aggregate`` to ``rollups_1m`` and ``series_totals``, rollups first: every
-    writer takes row locks in the same order (no PostgreSQL deadlocks)."""
+def merge_stats(conn: Connection, merges: dict[Table, list[list[Any]]]) -> None:
+    """Add stat rows from ``aggregate`` to their tables, always in the order minutes, hours, totals:
+    every writer takes row locks in the same order (no PostgreSQL deadlocks)."""
     postgresql = conn.dialect.name == "postgresql"
     cursor = conn.connection.driver_connection.cursor()
     try:
-        for table, rows in ((ROLLUPS, minutes), (TOTALS, totals)):
+        for table, rows in merges.items():
             if rows and postgresql:
                 cursor.execute(_merge_sql(table, 0, True), [list(column) for column in zip(*rows)])
                 continue
@@ -143,13 +155,14 @@ def combine_function(stat: str) -> str:
     return stat[:3] if stat[:3] in ("min", "max") else "sum"
 
 
-def recompute_totals(conn: Connection, series_ids: Sequence[int]) -> None:
-    """Rebuild these GPUs' totals from their remaining rollups (after retention trimmed them)."""
+def recompute_totals(conn: Connection, series_ids: Sequence[int], raw_cutoff_ms: int) -> None:
+    """Rebuild these GPUs' totals from their raw-backed minutes (after retention moved the raw cutoff)."""
     ids = sorted(series_ids)
     rollup = ROLLUPS.c
     stats = [getattr(func, combine_function(stat))(rollup[stat]) for stat in STATS]
     conn.execute(delete(TOTALS).where(TOTALS.c.series_id.in_(ids)))
     conn.execute(insert(TOTALS).from_select(
         ["series_id", "metric", *STATS],
-        select(rollup.series_id, rollup.metric, *stats).where(rollup.series_id.in_(ids))
+        select(rollup.series_id, rollup.metric, *stats)
+        .where(rollup.series_id.in_(ids), rollup.minute_ms >= raw_cutoff_ms)
         .group_by(rollup.series_id, rollup.metric)))

@@ -6,7 +6,10 @@ Per batch, in the caller's transaction:
      creating missing ones;
   2. bulk-insert the rows with ``ON CONFLICT DO NOTHING`` on the natural key, ``RETURNING`` exactly
      the rows that were new (a retried batch stores nothing twice and counts nothing twice);
-  3. add the new rows to the per-GPU summary, the per-minute rollups and the per-GPU totals.
+  3. add the new rows to the per-GPU summary, the per-minute and per-hour rollups and the per-GPU
+     totals.
+Rows older than raw retention skip step 2 and reach only the rollup tiers that still cover them
+(backfills, imports of old files); rows older than every tier are dropped and counted.
 Series and rollup rows are updated last and in key order, so concurrent PostgreSQL writers hold those
 row locks briefly and always acquire them in the same order (no deadlocks).
 """
@@ -24,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .models import GpuSeries, Record, identity_key
 from .rollups import aggregate, least_greatest, merge_stats, values_list
+from .tiers import Cutoffs, retention_for
 
 SERIES: Table = GpuSeries.__table__
 RECORDS: Table = Record.__table__
@@ -57,15 +61,27 @@ def gpu_key(row: Row) -> GpuKey:
 
 @dataclass(frozen=True, slots=True)
 class StoreResult:
+    """``saved``: new raw records. ``rollup_only``: records older than raw retention, added to the
+    rollup tiers that still cover their time (not deduplicated: no raw row is left to collide with).
+    ``expired``: older than every tier, dropped. The rest were duplicates."""
+
     received: int
     saved: int
+    rollup_only: int = 0
+    expired: int = 0
 
     @property
     def duplicates(self) -> int:
-        return self.received - self.saved
+        return self.received - self.saved - self.rollup_only - self.expired
 
     def as_dict(self) -> dict[str, int]:
-        return {"saved": self.saved, "duplicates": self.duplicates, "received": self.received}
+        """The two old-record counts appear only when non-zero: a live producer's answer is unchanged."""
+        answer = {"saved": self.saved, "duplicates": self.duplicates, "received": self.received}
+        if self.rollup_only:
+            answer["rollupOnly"] = self.rollup_only
+        if self.expired:
+            answer["expired"] = self.expired
+        return answer
 
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
@@ -174,10 +190,17 @@ def _insert_sqlite(cursor: Any, values: list[tuple]) -> list[tuple]:
     return new
 
 
+def _values(rows: Sequence[Row], keys: Sequence[GpuKey], ids: dict[GpuKey, int]) -> list[tuple]:
+    """Rows as (series_id, metric, ts_ms, pid, v1, v2, v3, name)."""
+    return [(ids[k], r.metric, r.ts_ms, r.pid, r.v1, r.v2, r.v3, r.name) for k, r in zip(keys, rows)]
+
+
 def _insert_records(conn: Connection, rows: Sequence[Row], keys: Sequence[GpuKey],
                     ids: dict[GpuKey, int]) -> list[tuple]:
     """The new rows, as (series_id, metric, ts_ms, pid, v1, v2, v3, name)."""
-    values = [(ids[k], r.metric, r.ts_ms, r.pid, r.v1, r.v2, r.v3, r.name) for k, r in zip(keys, rows)]
+    if not rows:
+        return []
+    values = _values(rows, keys, ids)
     cursor = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name != "postgresql":
@@ -212,18 +235,35 @@ def _update_series(conn: Connection, span: dict[GpuKey, _SeriesBatch], ids: dict
         cursor.close()
 
 
+def _split_by_age(rows: Sequence[Row], cuts: Cutoffs) -> tuple[Sequence[Row], list[Row], int]:
+    """(raw-tier rows, rollup-only rows, how many no tier covers); one comparison for a live batch."""
+    if min(r.ts_ms for r in rows) >= cuts.raw:
+        return rows, [], 0
+    raw = [r for r in rows if r.ts_ms >= cuts.raw]
+    old = [r for r in rows if cuts.hour <= r.ts_ms < cuts.raw]
+    return raw, old, len(rows) - len(raw) - len(old)
+
+
 def store_rows(conn: Connection, rows: Sequence[Row]) -> StoreResult:
-    """Store validated rows in the caller's transaction; returns how many were new."""
+    """Store validated rows in the caller's transaction; returns how many were new (and how many
+    were too old for raw records: those reach only the rollup tiers still covering their time)."""
     if not rows:
         return StoreResult(0, 0)
-    keys = [gpu_key(row) for row in rows]
-    span = _summarize(rows, keys)
+    cuts = retention_for(conn.engine).cutoffs()
+    raw, old, expired = _split_by_age(rows, cuts)
+    if expired == len(rows):
+        return StoreResult(len(rows), 0, expired=expired)
+    raw_keys = [gpu_key(row) for row in raw]
+    old_keys = [gpu_key(row) for row in old]
+    span = _summarize([*raw, *old], raw_keys + old_keys) if old else _summarize(raw, raw_keys)
     ids = _series_ids(conn, span)
-    new = _insert_records(conn, rows, keys, ids)
-    per_series, minutes, totals = aggregate(new)
-    for key, entry in span.items():
+    new = _insert_records(conn, raw, raw_keys, ids)
+    per_series, merges = aggregate([*new, *_values(old, old_keys, ids)] if old else new, cuts)
+    raw_span = _summarize(raw, raw_keys) if old else span
+    for key, entry in raw_span.items():
         entry.new = per_series[ids[key]]
-    _update_series(conn, span, ids)
-    merge_stats(conn, minutes, totals)
-    return StoreResult(received=len(rows), saved=len(new))
+    if raw_span:
+        _update_series(conn, raw_span, ids)
+    merge_stats(conn, merges)
+    return StoreResult(len(rows), len(new), rollup_only=len(old), expired=expired)
 

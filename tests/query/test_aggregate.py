@@ -26,9 +26,10 @@ def _hand(lo: int, hi: int, host_h2: bool = False) -> list[float]:
 
 def test_seed_examples(client, seeded):
     avg = client.get("/metrics?metric=utilization&aggregate=avg&field=gpuPercent").get_json()
-    assert avg == {"aggregate": "avg", "field": "gpuPercent", "value": (55 + 56 + 55) / 3, "count": 180}
+    assert avg == {"aggregate": "avg", "field": "gpuPercent", "value": (55 + 56 + 55) / 3, "count": 180,
+                   "resolution": "raw"}
     top = client.get("/metrics?metric=power&aggregate=max&field=watts").get_json()
-    assert top == {"aggregate": "max", "field": "watts", "value": 159, "count": 180}
+    assert top == {"aggregate": "max", "field": "watts", "value": 159, "count": 180, "resolution": "raw"}
 
 
 @pytest.mark.parametrize(("start", "end"), [
@@ -47,7 +48,8 @@ def test_aggregates_match_hand_computation(client, power, start, end, aggregate)
                 "sum": sum(values), "count": len(values)}[aggregate]
     body = client.get(f"/metrics?hostname=h1&metric=power&aggregate={aggregate}&field=watts"
                       f"&start=2025-01-01T{start}Z&end=2025-01-01T{end}Z").get_json()
-    assert body == {"aggregate": aggregate, "field": "watts", "value": expected, "count": len(values)}
+    assert body == {"aggregate": aggregate, "field": "watts", "value": expected, "count": len(values),
+                    "resolution": "raw"}
 
 
 def test_whole_minutes_come_from_rollups_and_edges_from_raw_rows(app, client, power):
@@ -65,14 +67,16 @@ def test_whole_minutes_come_from_rollups_and_edges_from_raw_rows(app, client, po
 
 def test_no_matching_rows_give_null_never_nan(client, power):
     body = client.get("/metrics?metric=temperature&aggregate=avg&field=celsius").get_json()
-    assert body == {"aggregate": "avg", "field": "celsius", "value": None, "count": 0}
+    assert body == {"aggregate": "avg", "field": "celsius", "value": None, "count": 0,
+                    "resolution": "raw"}
     assert client.get("/metrics?metric=power&aggregate=sum&field=watts&hostname=zz").get_json()["value"] is None
     assert client.get("/metrics?metric=power&aggregate=count&hostname=zz").get_json()["value"] == 0
 
 
 def test_all_gpus_combined_without_label_filters(client, power):
     body = client.get("/metrics?metric=power&aggregate=max&field=watts").get_json()
-    assert body == {"aggregate": "max", "field": "watts", "value": 999.0, "count": 19}
+    assert body == {"aggregate": "max", "field": "watts", "value": 999.0, "count": 19,
+                    "resolution": "raw"}
 
 
 @pytest.mark.parametrize("bucket", ["60s", "1m", "2m", "30s", "45s"])

@@ -10,7 +10,7 @@ from metrics_app.query import export
 
 from .conftest import T0, row
 
-CSV_HEADER = ("id,timestamp,hostname,gpuIndex,gpuId,gpuName,metric,totalMiB,usedMiB,freeMiB,gpuPercent,"
+CSV_HEADER = ("timestamp,hostname,gpuIndex,gpuId,gpuName,metric,totalMiB,usedMiB,freeMiB,gpuPercent,"
               "memoryPercent,celsius,watts,graphicsMHz,memoryMHz,smMHz,pid,name")
 
 
@@ -27,7 +27,7 @@ def test_csv_streams_every_record_past_the_listing_limit(client, store):
     lines = response.get_data(as_text=True).splitlines()
     assert lines[0] == CSV_HEADER
     rows = list(csv.DictReader(lines))
-    assert len(rows) == 25_000 and len({r["id"] for r in rows}) == 25_000
+    assert len(rows) == 25_000 and len({r["timestamp"] for r in rows}) == 25_000
     assert [int(float(r["gpuPercent"])) for r in rows[:102]] == [i % 101 for i in range(102)]
     assert rows[-1]["timestamp"] == "2025-01-01T06:56:39.000Z"
 
@@ -62,7 +62,7 @@ def test_csv_cells_are_empty_where_a_kind_has_no_such_field(client, store):
     parsed = list(csv.reader(io.StringIO(client.get("/metrics?format=csv").get_data(as_text=True))))
     header, memory, process, power = parsed
     cells = [dict(zip(header, line)) for line in (memory, process, power)]
-    assert {k: v for k, v in cells[0].items() if v and k != "id"} == {
+    assert {k: v for k, v in cells[0].items() if v} == {
         "timestamp": "2025-01-01T00:00:00.000Z", "hostname": "h1", "gpuIndex": "0", "gpuId": "GPU-a",
         "gpuName": "A100", "metric": "memory", "totalMiB": "10240.0", "usedMiB": "2048.0", "freeMiB": "8192.0"}
     assert (cells[1]["usedMiB"], cells[1]["pid"], cells[1]["totalMiB"]) == ("512.0", "1234", "")

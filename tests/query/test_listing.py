@@ -15,7 +15,6 @@ def test_seed_example_lists_memory_of_gpu_0_in_the_hour(client, seeded):
     assert first["timestamp"] == "2025-01-01T00:00:00.000Z"
     assert first["payload"] == {"totalMiB": 10240, "usedMiB": 2048, "freeMiB": 8192}
     assert {first["gpuId"], first["gpuName"]} <= {"GPU-a", "GPU-c", "A100", "H100"}
-    assert isinstance(first["id"], int)
 
 
 def test_item_shape_matches_the_seed_payloads(client, store):
@@ -24,7 +23,7 @@ def test_item_shape_matches_the_seed_payloads(client, store):
     by_metric = {i["metric"]: i for i in items}
     assert by_metric["process"]["payload"] == {"usedMiB": 512, "pid": 1234, "name": None}
     assert by_metric["power"]["payload"] == {"watts": 115.2}
-    assert set(by_metric["power"]) == {"id", "timestamp", "metric", "gpuIndex", "hostname", "gpuId", "gpuName",
+    assert set(by_metric["power"]) == {"timestamp", "metric", "gpuIndex", "hostname", "gpuId", "gpuName",
                                        "payload"}
 
 
@@ -57,11 +56,16 @@ def test_desc_order_starts_with_the_newest(client, seeded):
     assert [i["timestamp"] for i in items] == ["2025-01-01T00:59:00.000Z", "2025-01-01T00:58:00.000Z"]
 
 
-def _walk(client, query: str) -> tuple[list[int], list[str]]:
+def _identity(item: dict) -> tuple:
+    """What identifies a record: its labels, metric, time and pid."""
+    return item["hostname"], item["gpuIndex"], item["metric"], item["timestamp"], item["payload"].get("pid")
+
+
+def _walk(client, query: str) -> tuple[list[tuple], list[str]]:
     ids, timestamps, cursor, pages = [], [], None, 0
     while True:
         body = client.get(query + (f"&cursor={cursor}" if cursor else "")).get_json()
-        ids += [i["id"] for i in body["items"]]
+        ids += [_identity(i) for i in body["items"]]
         timestamps += [i["timestamp"] for i in body["items"]]
         pages, cursor = pages + 1, body["next_cursor"]
         if cursor is None:
@@ -75,12 +79,12 @@ def test_cursor_pages_through_three_pages_without_gaps_or_repeats(client, seeded
     for order in ("asc", "desc"):
         ids, timestamps = _walk(client, f"/metrics?metric=power&limit=70&order={order}")
         assert len(ids) == 180 and len(set(ids)) == 180
-        assert set(ids) == {i["id"] for i in everything}
+        assert set(ids) == {_identity(i) for i in everything}
         assert timestamps == sorted(timestamps, reverse=order == "desc")
 
 
 def test_cursor_pages_split_records_that_share_a_timestamp(client, seeded):
-    """Three GPUs write at each timestamp: pages of 2 cut through equal timestamps, ordered by id."""
+    """Three GPUs write at each timestamp: pages of 2 cut through equal timestamps, ordered by GPU."""
     ids, _ = _walk(client, "/metrics?metric=temperature&end=2025-01-01T00:02:00Z&limit=2")
     assert len(ids) == 9 and len(set(ids)) == 9
 
@@ -88,3 +92,23 @@ def test_cursor_pages_split_records_that_share_a_timestamp(client, seeded):
 def test_default_limit_is_500(client, seeded):
     body = client.get("/metrics").get_json()
     assert body["count"] == 500 and body["next_cursor"]
+
+
+def test_a_cursor_of_the_old_shape_is_a_clean_400(client, seeded):
+    """Cursors issued before records lost their surrogate id carried (order, time, id)."""
+    import base64
+
+    old = base64.urlsafe_b64encode(b"asc:1735689600000:42").decode().rstrip("=")
+    response = client.get(f"/metrics?cursor={old}")
+    assert response.status_code == 400 and response.get_json()["details"] == {"cursor": ["malformed"]}
+
+
+def test_pages_cross_gaps_in_the_history(client, store):
+    """Records a month apart across GPUs and metrics: the time windows widen over the gap."""
+    month = 30 * 86_400_000
+    store([row("power", T0 + i, 100 + i) for i in range(3)] + [row("temperature", T0 + month + i, 60, host="h2")
+                                                               for i in range(3)])
+    ids, timestamps = _walk(client, "/metrics?limit=2")
+    assert len(set(ids)) == 6 and timestamps == sorted(timestamps)
+    ids, timestamps = _walk(client, "/metrics?limit=4&order=desc")
+    assert len(set(ids)) == 6 and timestamps == sorted(timestamps, reverse=True)

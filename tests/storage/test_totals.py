@@ -1,6 +1,7 @@
-"""series_totals (what /stats reads) always equals the sum of rollups_1m: after ingest with duplicates
-and several kinds, after retention trims the minutes holding a GPU's extremes, and after the 0002
-migration backfills it from existing rollups."""
+"""series_totals (what /stats reads) always equals the sum of the raw-backed minutes of rollups_1m:
+after ingest with duplicates and several kinds, after retention deletes the records of the minutes
+holding a GPU's extremes (the minutes themselves stay), and after the 0002 migration backfills it
+from existing rollups."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,14 +13,16 @@ from metrics_app.extensions import db
 from metrics_app.storage.models import Rollup, SeriesTotal
 from metrics_app.storage.retention import run_retention
 from metrics_app.storage.rollups import STATS, combine_function
+from metrics_app.storage.tiers import Retention
 
 from ..ingest.records import SEED_EXAMPLES, START, utilization
 from .test_migrations import flask_db
 
 
-def _from_rollups(conn) -> list[tuple]:
+def _from_rollups(conn, since_ms: int = 0) -> list[tuple]:
     stats = [getattr(func, combine_function(s))(getattr(Rollup, s)) for s in STATS]
-    query = select(Rollup.series_id, Rollup.metric, *stats).group_by(Rollup.series_id, Rollup.metric)
+    query = (select(Rollup.series_id, Rollup.metric, *stats).where(Rollup.minute_ms >= since_ms)
+             .group_by(Rollup.series_id, Rollup.metric))
     return sorted(tuple(row) for row in conn.execute(query))
 
 
@@ -39,9 +42,9 @@ def test_totals_match_rollups_after_ingest_and_retention(client, app):
         # 2.5 minutes from the oldest record: the first two minutes (with gpuPercent's 0s and 100s) go.
         now_ms = int((START + timedelta(hours=1, minutes=2, seconds=30)).timestamp() * 1000)
         db.session.rollback()  # a fresh read snapshot after retention's own transactions
-        run_retention(db.engine, hours=1, chunk_rows=3, now_ms=now_ms)
+        result = run_retention(db.engine, Retention(1, 90, 730), chunk_rows=3, now_ms=now_ms)
         totals = _totals(db.session)
-        assert totals == _from_rollups(db.session) and sum(t[2] for t in totals) == 900 - 2 * 120  # and the 6 seed examples
+        assert totals == _from_rollups(db.session, result.cutoffs.raw) and sum(t[2] for t in totals) == 900 - 2 * 120  # and the 6 seed examples
 
 
 @pytest.mark.slow
