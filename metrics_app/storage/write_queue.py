@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..native import Empty, NativeQueue, NativeThread, allocate_lock, handoff
 from .engine import WRITE_OPTION, writer_lock
-from .writer import Row, StoreResult, store_rows
+from .writer import Row, StoreResult, store_batches, store_rows
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,7 +48,8 @@ class WriteUnavailable(Exception):
 
 @dataclass(slots=True, eq=False)
 class _Request:
-    work: Callable[[Connection], Any]
+    #: The write; None for plain rows, which consecutive requests store together (``store_batches``).
+    work: Callable[[Connection], Any] | None
     rows: Sequence[Row]
     waiter: Any
     result: Any = None
@@ -80,6 +81,17 @@ class WriterStats:
 _STOP = object()
 
 
+def _runs(group: list[_Request]) -> list[list[_Request]]:
+    """The group in order, consecutive plain-row requests together, every other request alone."""
+    runs: list[list[_Request]] = []
+    for request in group:
+        if request.work is None and runs and runs[-1][-1].work is None:
+            runs[-1].append(request)
+        else:
+            runs.append([request])
+    return runs
+
+
 class WriteQueue:
     def __init__(self, engine: Engine, max_group_rows: int = MAX_GROUP_ROWS,
                  max_queued_rows: int = MAX_QUEUED_ROWS, wait_timeout: float = WAIT_TIMEOUT_SEC) -> None:
@@ -99,18 +111,17 @@ class WriteQueue:
         """Store ``rows`` (and run ``on_commit_tx`` in the same transaction); returns once committed."""
         def work(conn: Connection) -> StoreResult:
             result = store_rows(conn, rows)
-            if on_commit_tx is not None:
-                on_commit_tx(conn)
+            on_commit_tx(conn)
             return result
         if not rows and on_commit_tx is None:
             return StoreResult(0, 0)
-        return self._call(work, rows)
+        return self._call(None if on_commit_tx is None else work, rows)
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run any write (a retention chunk) on the writer thread, in a group transaction."""
         return self._call(work, ())
 
-    def _call(self, work: Callable[[Connection], Any], rows: Sequence[Row]) -> Any:
+    def _call(self, work: Callable[[Connection], Any] | None, rows: Sequence[Row]) -> Any:
         if self._closed:
             raise WriteUnavailable("shutting_down", "The server is shutting down; retry on another instance.")
         if self.stats.queued_rows + len(rows) > self.max_queued_rows:
@@ -184,8 +195,11 @@ class WriteQueue:
             if conn is None:
                 conn = self.engine.execution_options(**{WRITE_OPTION: True}).connect()
             with lock.hold() if lock is not None else nullcontext(), conn.begin():
-                for request in group:
-                    self._run_request(conn, request)
+                for run in _runs(group):
+                    if len(run) > 1:
+                        self._store_together(conn, run)
+                    else:
+                        self._run_request(conn, run[0])
         except Exception as exc:  # noqa: BLE001 - the group fails, the writer goes on
             reason = f"{type(exc).__name__}: {str(getattr(exc, 'orig', None) or exc)[:200]}"
             if not isinstance(exc, (OperationalError, OSError)):
@@ -208,12 +222,29 @@ class WriteQueue:
             self._notify(committed)
         return conn
 
+    def _store_together(self, conn: Connection, run: list[_Request]) -> None:
+        """Consecutive plain requests as one batch (one insert and one rollup merge for all), each
+        with its own exact counts. Should the database refuse the batch, each request is tried alone."""
+        try:
+            with conn.begin_nested():
+                results = store_batches(conn, [request.rows for request in run])
+        except OperationalError:
+            raise
+        except Exception:  # noqa: BLE001 - find the one request at fault, store the others
+            log.exception("a combined write failed; storing its requests one by one")
+            for request in run:
+                self._run_request(conn, request)
+            return
+        for request, result in zip(run, results):
+            request.result = result
+
     def _run_request(self, conn: Connection, request: _Request) -> None:
         """A savepoint each: a request the database refuses (a bug, not bad input: rows arrive
         validated) fails alone. A lost or locked database (OperationalError) fails the group."""
         try:
             with conn.begin_nested():
-                request.result = request.work(conn)
+                request.result = (store_rows(conn, request.rows) if request.work is None
+                                  else request.work(conn))
         except OperationalError:
             raise
         except Exception as exc:  # noqa: BLE001 - one request's failure must not undo the others

@@ -247,12 +247,21 @@ def _split_by_age(rows: Sequence[Row], cuts: Cutoffs) -> tuple[Sequence[Row], li
 def store_rows(conn: Connection, rows: Sequence[Row]) -> StoreResult:
     """Store validated rows in the caller's transaction; returns how many were new (and how many
     were too old for raw records: those reach only the rollup tiers still covering their time)."""
+    return _store(conn, rows)[0]
+
+
+#: A stored record's natural key: (series_id, metric, ts_ms, pid).
+NaturalKey = tuple[int, int, int, int]
+
+
+def _store(conn: Connection, rows: Sequence[Row]) -> tuple[StoreResult, set[NaturalKey], dict[GpuKey, int], Cutoffs | None]:
+    """``store_rows``, also giving the natural keys of the new raw rows, the series ids and the cutoffs."""
     if not rows:
-        return StoreResult(0, 0)
+        return StoreResult(0, 0), set(), {}, None
     cuts = retention_for(conn.engine).cutoffs()
     raw, old, expired = _split_by_age(rows, cuts)
     if expired == len(rows):
-        return StoreResult(len(rows), 0, expired=expired)
+        return StoreResult(len(rows), 0, expired=expired), set(), {}, cuts
     raw_keys = [gpu_key(row) for row in raw]
     old_keys = [gpu_key(row) for row in old]
     span = _summarize([*raw, *old], raw_keys + old_keys) if old else _summarize(raw, raw_keys)
@@ -265,5 +274,32 @@ def store_rows(conn: Connection, rows: Sequence[Row]) -> StoreResult:
     if raw_span:
         _update_series(conn, raw_span, ids)
     merge_stats(conn, merges)
-    return StoreResult(len(rows), len(new), rollup_only=len(old), expired=expired)
+    result = StoreResult(len(rows), len(new), rollup_only=len(old), expired=expired)
+    return result, {_NATURAL_KEY(value) for value in new}, ids, cuts
 
+
+def store_batches(conn: Connection, batches: Sequence[Sequence[Row]]) -> list[StoreResult]:
+    """Several requests' rows stored as one batch (one insert, one series update, one rollup merge),
+    each request answered with exactly the counts it would have got stored alone after the ones
+    before it: a record two requests share is saved for the first and a duplicate for the second.
+
+    Why: the writer thread commits groups of single-record crawler POSTs, and ``store_rows`` per
+    request cost ~120 us of statements for one row, against ~10 us a row stored together.
+    """
+    if len(batches) == 1:
+        return [store_rows(conn, batches[0])]
+    _, new, ids, cuts = _store(conn, [row for batch in batches for row in batch])
+    results, claimed = [], set()
+    for batch in batches:
+        if not batch or cuts is None:
+            results.append(StoreResult(len(batch), 0))
+            continue
+        raw, old, expired = _split_by_age(batch, cuts)
+        saved = 0
+        for row in raw:
+            key = (ids[gpu_key(row)], row.metric, row.ts_ms, row.pid)
+            if key in new and key not in claimed:
+                claimed.add(key)
+                saved += 1
+        results.append(StoreResult(len(batch), saved, rollup_only=len(old), expired=expired))
+    return results

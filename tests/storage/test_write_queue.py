@@ -2,6 +2,7 @@
 request inside one group, a failed commit failing the whole group, and a drained queue at shutdown."""
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from typing import Any, Callable
@@ -190,3 +191,16 @@ def test_commit_listeners_see_each_committed_group_once(app, queue):
     assert queue.submit(rows(0, 7)).saved == 0
     assert seen == [7, 7]
     assert queue.stats.listeners_failed == 2
+
+
+def test_a_refused_combined_write_is_retried_one_request_at_a_time(app, queue, hold_writer, monkeypatch):
+    write_queue_module = importlib.import_module("metrics_app.storage.write_queue")  # the module, not the function
+
+    def refuse(conn, batches):
+        raise ValueError("a value the database refuses")
+    monkeypatch.setattr(write_queue_module, "store_batches", refuse)
+    calls = queue_in_order(queue, [rows(0, 10), rows(5, 15)])
+    hold_writer.set()
+    assert [call.done().result.as_dict() for call in calls] == [
+        {"saved": 10, "duplicates": 0, "received": 10}, {"saved": 5, "duplicates": 5, "received": 10}]
+    assert stored(app) == 15
