@@ -80,6 +80,12 @@ class Config:
     # Push agent (`flask agent push`): a bearer token kept off the command line, and its spool file.
     AGENT_TOKEN = os.environ.get("AGENT_TOKEN", "")
     AGENT_SPOOL_PATH = os.environ.get("AGENT_SPOOL_PATH", "agent-spool.jsonl")
+    # Fleet (GET /fleet, WS /ws/fleet): with REDIS_URL every instance sees every instance's records.
+    REDIS_URL = os.environ.get("REDIS_URL", "")  # empty: each process streams what it stored itself
+    FLEET_REDIS_CHANNEL = os.environ.get("FLEET_REDIS_CHANNEL", "gpu-metrics:fleet")
+    FLEET_STALE_AFTER_SEC = _env_float("FLEET_STALE_AFTER_SEC", 300.0)  # bound on 3x a host's interval
+    # Jobs leader: how often a follower tries to take the lead (and the leader checks it still has it).
+    LEADER_POLL_INTERVAL_SEC = _env_float("LEADER_POLL_INTERVAL_SEC", 1.0)
 
 
 class TestConfig(Config):
@@ -98,3 +104,4 @@ class TestConfig(Config):
     # A developer's exported tokens must not turn every test's request into a 401.
     INGEST_TOKEN: list[str] = []
     READ_TOKEN: list[str] = []
+    REDIS_URL = ""  # a developer's Redis must not join the tests' fleet

@@ -81,8 +81,10 @@ class StatsSchema(Schema):
 
 
 class HealthSchema(Schema):
-    status = fields.String(required=True, metadata={"description": "ok, or degraded when the database fails"})
+    status = fields.String(required=True, metadata={
+        "description": "ok; degraded when the database fails (503) or the fleet stream does (200)"})
     database = fields.Dict(required=True, metadata={"description": "reachable, dialect; error and reason on failure"})
     counts = fields.Dict(allow_none=True, required=True, metadata={"description": "records, gpus"})
     tailers = fields.Raw(allow_none=True, required=True, metadata={"description": "JSONL tailers' last runs"})
     retention = fields.Raw(allow_none=True, required=True, metadata={"description": "Retention's last run"})
+    fleet = fields.Dict(metadata={"description": "The live fleet stream: mode (redis or local), status, reason"})

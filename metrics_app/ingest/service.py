@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..errors import ApiError
 from ..extensions import db
+from ..fleet import notify_committed
 from ..storage.engine import write_tx
 from ..storage.writer import StoreResult, store_rows
 from .validation import load_batch
@@ -27,8 +28,10 @@ def ingest_payload(payload: Any) -> StoreResult:
     rows = load_batch(payload, current_app.config["MAX_BATCH"])
     try:
         with write_tx(db.engine) as conn:
-            return store_rows(conn, rows)
+            result = store_rows(conn, rows)
     except OperationalError as exc:
         # SQLite still locked after the busy timeout, or the database is down: the crawler should retry.
         raise ApiError(503, "database_unavailable", "The database could not take the write; retry later.",
                        str(exc.orig)[:200]) from None
+    notify_committed(current_app._get_current_object(), rows)  # until the write queue calls the listeners
+    return result

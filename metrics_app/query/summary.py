@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -57,5 +58,8 @@ def health_report() -> tuple[dict[str, Any], int]:
         return {"status": "degraded", "database": {"reachable": False, "error": type(exc).__name__,
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
                 "counts": None, "tailers": None, "retention": None}, 503
-    return {"status": "ok", "database": {"reachable": True, "dialect": db.engine.dialect.name},
-            "counts": {"records": int(records), "gpus": int(gpus)}, **jobs}, 200
+    fleet = current_app.extensions["fleet"].status()
+    # Redis down degrades the live fleet stream only: records are still stored, so no 503 for it.
+    return {"status": "ok" if fleet["status"] == "ok" else "degraded",
+            "database": {"reachable": True, "dialect": db.engine.dialect.name},
+            "counts": {"records": int(records), "gpus": int(gpus)}, **jobs, "fleet": fleet}, 200

@@ -1,0 +1,85 @@
+"""The fleet: every host's latest records live in one place, across instances.
+
+``GET /fleet`` and ``WS /ws/fleet`` read a per-process table (``table.py``) fed by every commit of
+crawler records: the write path calls ``notify_committed`` (its commit listeners) after each
+transaction, on whatever thread committed. With ``REDIS_URL`` each process also publishes what it
+committed and applies what other processes published (``redis_bus.py``); without it the table holds
+what this process stored.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+from flask import Blueprint, Flask
+
+from ..storage.writer import Row
+from .handoff import make_handoff
+from .redis_bus import RedisBus
+from .table import FleetTable
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "fleet"
+LISTENERS_KEY = "commit_listeners"
+
+bp = Blueprint("fleet", __name__)
+
+
+class Fleet:
+    def __init__(self, app: Flask) -> None:
+        config = app.config
+        self.table = FleetTable()
+        self.stale_after_sec = config["FLEET_STALE_AFTER_SEC"]
+        self._handoff = make_handoff()
+        self.bus = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.table.apply) \
+            if config["REDIS_URL"] else None
+
+    def on_commit(self, rows: Sequence[Row]) -> None:
+        """The commit listener: quick, never blocks, never raises (it runs on the writer's thread)."""
+        try:
+            self._handoff(self._committed_here, list(rows))
+        except Exception:  # noqa: BLE001 - the live view must never fail a write
+            log.exception("fleet: a committed batch could not be handed to the live table")
+
+    def _committed_here(self, rows: list[Row]) -> None:
+        self.table.apply(rows)
+        if self.bus is not None:
+            self.bus.start()
+            self.bus.publish(rows)
+
+    def start(self) -> None:
+        """Before every request: the Redis subscriber starts with the first one (a no-op after)."""
+        if self.bus is not None:
+            self.bus.start()
+
+    def status(self) -> dict[str, Any]:
+        if self.bus is None:
+            return {"mode": "local", "status": "ok", "reason": None}
+        return self.bus.status()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        if self.bus is not None:
+            self.bus.flush(timeout)
+
+
+def notify_committed(app: Flask, rows: Sequence[Row]) -> None:
+    """Call every commit listener with the rows of a committed transaction; a failing listener is
+    logged and skipped, so the caller's write is never affected."""
+    if not rows:
+        return
+    for listener in app.extensions.get(LISTENERS_KEY, ()):
+        try:
+            listener(rows)
+        except Exception:  # noqa: BLE001 - a listener's bug must not turn a stored batch into an error
+            log.exception("commit listener %r failed", listener)
+
+
+def init_app(app: Flask) -> Fleet:
+    fleet = Fleet(app)
+    app.extensions[EXTENSION_KEY] = fleet
+    app.extensions.setdefault(LISTENERS_KEY, []).append(fleet.on_commit)
+    app.before_request(fleet.start)
+    return fleet
+
+
+from . import views  # noqa: E402,F401  (routes register themselves on bp)
