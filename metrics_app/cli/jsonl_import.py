@@ -12,9 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
+from flask import current_app
 from sqlalchemy.engine import Engine
 
 from ..errors import ApiError
+from ..fleet import notify_committed
 from ..ingest.service import parse_json
 from ..ingest.validation import load_batch
 from ..storage.engine import write_tx
@@ -55,6 +57,7 @@ class JsonlImport:
         if rows:
             with write_tx(self.engine) as conn:
                 result = store_rows(conn, rows)
+            notify_committed(current_app._get_current_object(), rows)  # until the write queue calls the listeners
             self.summary.loaded += result.saved
             self.summary.duplicates += result.duplicates
 

@@ -14,10 +14,12 @@ import logging
 import os
 from typing import BinaryIO
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ApiError
+from ..fleet import notify_committed
 from ..storage.engine import write_tx
 from ..storage.status import TAILERS, now_ms
 from ..storage.writer import Row, dialect_insert, store_rows
@@ -128,6 +130,7 @@ class FileTailer:
                 self.line_no, self.records_ok, self.malformed, self.last_error = before
                 self._file.seek(self.offset)
                 raise
+            notify_committed(current_app._get_current_object(), rows)  # until the write queue calls the listeners
             self.offset += end
             self._file.seek(self.offset)
 
