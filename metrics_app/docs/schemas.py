@@ -87,4 +87,7 @@ class HealthSchema(Schema):
     counts = fields.Dict(allow_none=True, required=True, metadata={"description": "records, gpus"})
     tailers = fields.Raw(allow_none=True, required=True, metadata={"description": "JSONL tailers' last runs"})
     retention = fields.Raw(allow_none=True, required=True, metadata={"description": "Retention's last run"})
+    jobs = fields.Dict(allow_none=True, metadata={
+        "description": "leader: hostname:pid of the process running the background jobs now (the same from every "
+                       "instance; null when none leads), lock: postgresql_advisory_lock or flock"})
     fleet = fields.Dict(metadata={"description": "The live fleet stream: mode (redis or local), status, reason"})

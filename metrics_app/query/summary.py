@@ -52,12 +52,12 @@ def health_report() -> tuple[dict[str, Any], int]:
         db.session.execute(text("SELECT 1"))
         records, gpus = db.session.execute(
             select(func.coalesce(func.sum(_SERIES.record_count), 0), func.count())).one()
-        jobs = jobs_status()
+        jobs = {**jobs_status(), "jobs": current_app.extensions["background_jobs"].status()}
     except SQLAlchemyError as exc:
         db.session.rollback()
         return {"status": "degraded", "database": {"reachable": False, "error": type(exc).__name__,
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
-                "counts": None, "tailers": None, "retention": None}, 503
+                "counts": None, "tailers": None, "retention": None, "jobs": None}, 503
     fleet = current_app.extensions["fleet"].status()
     # Redis down degrades the live fleet stream only: records are still stored, so no 503 for it.
     return {"status": "ok" if fleet["status"] == "ok" else "degraded",

@@ -1,19 +1,20 @@
-"""Background jobs run in one process only (flock leader) and are never started by create_app."""
+"""Background jobs run in one process only (the leader) and are never started by create_app."""
 from __future__ import annotations
 
 import orjson
 
-from metrics_app.jobs import EXTENSION_KEY, LeaderLock, default_lock_path
+from metrics_app.jobs import EXTENSION_KEY, default_lock_path
+from metrics_app.leadership import FlockLeadership
 
 from ..ingest.records import utilization
 
 
 def test_only_one_leader_until_it_lets_go(tmp_path):
-    first, second = LeaderLock(str(tmp_path / "j.lock")), LeaderLock(str(tmp_path / "j.lock"))
-    assert first.acquire() and first.acquire()
-    assert not second.acquire()
+    first, second = FlockLeadership(str(tmp_path / "j.lock")), FlockLeadership(str(tmp_path / "j.lock"))
+    assert first.poll() and first.poll()
+    assert not second.poll()
     first.release()
-    assert second.acquire()
+    assert second.poll()
     second.release()
 
 
@@ -33,7 +34,8 @@ def test_a_leader_tick_runs_the_tailers(app, tmp_path):
     from metrics_app.jobs import BackgroundJobs
 
     jobs = BackgroundJobs(app)
-    jobs._as_leader(jobs._poll_tailers)()
+    assert jobs.leader.poll()
+    jobs._as_leader(60, jobs._poll_tailers)()
     assert jobs.tailers[0].records_ok == 4
     jobs.stop()
 
