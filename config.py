@@ -84,6 +84,7 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL", "")  # empty: each process streams what it stored itself
     FLEET_REDIS_CHANNEL = os.environ.get("FLEET_REDIS_CHANNEL", "gpu-metrics:fleet")
     FLEET_STALE_AFTER_SEC = _env_float("FLEET_STALE_AFTER_SEC", 300.0)  # bound on 3x a host's interval
+    FLEET_FLUSH_INTERVAL_SEC = _env_float("FLEET_FLUSH_INTERVAL_SEC", 0.25)  # at most 4 messages/s a client
     # Jobs leader: how often a follower tries to take the lead (and the leader checks it still has it).
     LEADER_POLL_INTERVAL_SEC = _env_float("LEADER_POLL_INTERVAL_SEC", 1.0)
 
@@ -105,3 +106,4 @@ class TestConfig(Config):
     INGEST_TOKEN: list[str] = []
     READ_TOKEN: list[str] = []
     REDIS_URL = ""  # a developer's Redis must not join the tests' fleet
+    FLEET_FLUSH_INTERVAL_SEC = 0.0  # each commit streamed at once: tests read the table synchronously

@@ -9,6 +9,8 @@ what this process stored.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any, Sequence
 
 from flask import Blueprint, Flask
@@ -30,8 +32,11 @@ class Fleet:
         config = app.config
         self.table = FleetTable()
         self.stale_after_sec = config["FLEET_STALE_AFTER_SEC"]
+        self.flush_interval = config["FLEET_FLUSH_INTERVAL_SEC"]
         self._handoff = make_handoff()
-        self.bus = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.table.apply) \
+        self._flusher: threading.Thread | None = None
+        self._flusher_lock = threading.Lock()
+        self.bus = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.apply) \
             if config["REDIS_URL"] else None
 
     def on_commit(self, rows: Sequence[Row]) -> None:
@@ -41,8 +46,30 @@ class Fleet:
         except Exception:  # noqa: BLE001 - the live view must never fail a write
             log.exception("fleet: a committed batch could not be handed to the live table")
 
+    def apply(self, rows: Sequence[Row]) -> None:
+        """Into the table; streamed to clients at the next flush (at once when the interval is 0)."""
+        if not self.table.apply(rows):
+            return
+        if self.flush_interval <= 0:
+            self.table.flush()
+        elif self._flusher is None:
+            with self._flusher_lock:
+                if self._flusher is None:
+                    self._flusher = threading.Thread(target=self._flush_loop, name="fleet-flusher", daemon=True)
+                    self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """A frame at most every ``FLEET_FLUSH_INTERVAL_SEC``, and only when something changed."""
+        while True:
+            self.table.has_pending.wait()
+            time.sleep(self.flush_interval)
+            try:
+                self.table.flush()
+            except Exception:  # noqa: BLE001 - the stream must outlive a bug in one frame
+                log.exception("fleet: flush failed")
+
     def _committed_here(self, rows: list[Row]) -> None:
-        self.table.apply(rows)
+        self.apply(rows)
         if self.bus is not None:
             self.bus.start()
             self.bus.publish(rows)

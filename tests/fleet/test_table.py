@@ -12,25 +12,36 @@ def row(ts_ms: int, host: str = "h", gpu: int = 0, metric: int = 2, pid: int = -
     return Row(host, gpu, "GPU-x", "H100", metric, ts_ms, pid, value, None, None)
 
 
+def publish(table: FleetTable, rows: list[Row]):
+    table.apply(rows)
+    return table.flush()
+
+
 def test_newer_record_replaces_older_and_older_is_ignored():
     table = FleetTable()
-    table.apply([row(2000, value=5.0)])
-    assert table.apply([row(1000, value=9.0)]) is None  # a replayed old batch changes nothing
+    publish(table, [row(2000, value=5.0)])
+    assert table.apply([row(1000, value=9.0)]) == 0  # a replayed old batch changes nothing
+    assert table.flush() is None
     _seq, entries = table.snapshot(lambda e: True)
     assert [e.record["gpuPercent"] for e in entries] == [5.0]
     assert entries[0].record["timestamp"] == "1970-01-01T00:00:02.000Z"
 
 
-def test_one_batch_is_one_frame_holding_the_newest_per_key():
+def test_one_flush_is_one_frame_holding_the_newest_per_key_of_every_batch_since():
     table = FleetTable()
-    frame = table.apply([row(1000, value=1.0), row(3000, value=3.0), row(2000, value=2.0), row(1000, gpu=1)])
-    assert frame.seq == 1 and len(frame.entries) == 2
-    assert '"gpuPercent":3.0' in frame.text and frame.text.startswith('{"type":"update","records":[')
+    table.apply([row(1000, value=1.0), row(3000, value=3.0), row(2000, value=2.0)])
+    table.apply([row(1000, gpu=1)])
+    table.apply([row(4000, value=4.0)])
+    assert table.has_pending.is_set()
+    frame = table.flush()
+    assert frame.seq == 1 and len(frame.entries) == 2 and not table.has_pending.is_set()
+    assert '"gpuPercent":4.0' in frame.text and frame.text.startswith('{"type":"update","records":[')
+    assert table.flush() is None
 
 
 def test_processes_are_kept_per_pid():
     table = FleetTable()
-    table.apply([row(1000, metric=6, pid=1), row(1000, metric=6, pid=2)])
+    publish(table, [row(1000, metric=6, pid=1), row(1000, metric=6, pid=2)])
     _seq, entries = table.snapshot(lambda e: True)
     assert sorted(e.record["pid"] for e in entries) == [1, 2]
 
@@ -38,16 +49,16 @@ def test_processes_are_kept_per_pid():
 def test_reader_gets_every_missed_frame_or_none_once_the_ring_moved_on():
     table = FleetTable(ring_frames=3)
     for ts in (1000, 2000, 3000):
-        table.apply([row(ts)])
+        publish(table, [row(ts)])
     assert [f.seq for f in table.wait_after(1, 0.0)] == [2, 3]
-    table.apply([row(4000)])
+    publish(table, [row(4000)])
     assert table.wait_after(0, 0.0) is None  # frame 1 has left the ring: resend from the table
     assert table.wait_after(4, 0.05) == []
 
 
 def test_a_waiting_reader_is_woken_by_a_batch_from_another_thread():
     table = FleetTable()
-    timer = threading.Timer(0.1, table.apply, args=([row(1000)],))
+    timer = threading.Timer(0.1, publish, args=(table, [row(1000)]))
     timer.start()
     frames = table.wait_after(0, 5.0)
     timer.join()
@@ -57,7 +68,7 @@ def test_a_waiting_reader_is_woken_by_a_batch_from_another_thread():
 def test_host_interval_is_learned_from_repeated_keys():
     table = FleetTable()
     for ts in (0, 1000, 2000, 3000):
-        table.apply([row(ts), row(ts, metric=3)])
+        publish(table, [row(ts), row(ts, metric=3)])
     assert table.host_intervals() == {"h": 1000.0}
 
 
