@@ -30,8 +30,8 @@ bp = Blueprint("fleet", __name__)
 class Fleet:
     def __init__(self, app: Flask) -> None:
         config = app.config
-        self.table = FleetTable()
         self.stale_after_sec = config["FLEET_STALE_AFTER_SEC"]
+        self.table = FleetTable(forget_processes_ms=self.stale_after_sec * 1000)
         self.flush_interval = config["FLEET_FLUSH_INTERVAL_SEC"]
         self._handoff = make_handoff()
         self._flusher: threading.Thread | None = None
@@ -59,12 +59,17 @@ class Fleet:
                     self._flusher.start()
 
     def _flush_loop(self) -> None:
-        """A frame at most every ``FLEET_FLUSH_INTERVAL_SEC``, and only when something changed."""
+        """A frame at most every ``FLEET_FLUSH_INTERVAL_SEC``, and only when something changed;
+        ended processes are forgotten once a minute."""
+        swept = time.monotonic()
         while True:
             self.table.has_pending.wait()
             time.sleep(self.flush_interval)
             try:
                 self.table.flush()
+                if time.monotonic() - swept > 60:
+                    swept = time.monotonic()
+                    self.table.forget_ended_processes(int(time.time() * 1000))
             except Exception:  # noqa: BLE001 - the stream must outlive a bug in one frame
                 log.exception("fleet: flush failed")
 

@@ -137,12 +137,11 @@ class RedisBus:
             log.info("fleet bus %s: Redis reachable again", loop)
 
     def status(self) -> dict[str, Any]:
-        degraded = bool(self.errors) or not self.subscribed
         reasons = [f"{loop}: {reason}" for loop, (reason, _since) in sorted(self.errors.items())]
-        if not self.subscribed and not reasons:
-            reasons.append("subscriber: not connected yet")
         since = min((since for _reason, since in self.errors.values()), default=None)
-        return {"mode": "redis", "status": "degraded" if degraded else "ok",
+        # Not subscribed and no error yet: the first connection is under way (the first request starts it).
+        status = "degraded" if self.errors else "ok" if self.subscribed else "starting"
+        return {"mode": "redis", "status": status,
                 "reason": "; ".join(reasons) or None, "degraded_since": None if since is None else iso_utc(since),
                 "channel": self.channel, **self.counts}
 

@@ -22,12 +22,13 @@ from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
-from ..storage.kinds import KINDS_BY_CODE, NO_PID
+from ..storage.kinds import KINDS, KINDS_BY_CODE, NO_PID
 from ..storage.timefmt import iso_utc
 from ..storage.writer import Row
 
 #: (hostname, gpu_index, metric code, pid): a process record is one row per process of a GPU.
 Key = tuple[str, int, int, int]
+PROCESS = KINDS["process"].code
 #: How strongly a host's interval estimate follows the newest gap between two of its records.
 _INTERVAL_WEIGHT = 0.2
 
@@ -82,7 +83,11 @@ class _Host:
 
 
 class FleetTable:
-    def __init__(self, ring_frames: int = 512) -> None:
+    """``forget_processes_ms``: a process not reported for that long has ended; its entry goes (pids
+    churn with every job, so keeping them would grow the table for ever)."""
+
+    def __init__(self, ring_frames: int = 512, forget_processes_ms: float = 300_000) -> None:
+        self.forget_processes_ms = forget_processes_ms
         self._latest: dict[Key, Entry] = {}
         self._hosts: dict[str, _Host] = {}
         self._frames: deque[Frame] = deque(maxlen=ring_frames)
@@ -126,6 +131,15 @@ class FleetTable:
             if changed:
                 self.has_pending.set()
             return changed
+
+    def forget_ended_processes(self, now_ms: int) -> int:
+        cutoff = now_ms - self.forget_processes_ms
+        with self._cond:
+            ended = [key for key, entry in self._latest.items() if key[2] == PROCESS and entry.ts_ms < cutoff]
+            for key in ended:
+                del self._latest[key]
+                self._pending.pop(key, None)
+        return len(ended)
 
     def flush(self) -> Frame | None:
         """One frame of what changed since the last flush; wakes every waiting handler."""

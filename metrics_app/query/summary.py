@@ -60,6 +60,6 @@ def health_report() -> tuple[dict[str, Any], int]:
                 "counts": None, "tailers": None, "retention": None, "jobs": None}, 503
     fleet = current_app.extensions["fleet"].status()
     # Redis down degrades the live fleet stream only: records are still stored, so no 503 for it.
-    return {"status": "ok" if fleet["status"] == "ok" else "degraded",
+    return {"status": "degraded" if fleet["status"] == "degraded" else "ok",
             "database": {"reachable": True, "dialect": db.engine.dialect.name},
             "counts": {"records": int(records), "gpus": int(gpus)}, **jobs, "fleet": fleet}, 200

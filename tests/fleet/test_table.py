@@ -82,3 +82,11 @@ def test_a_failing_listener_does_not_stop_the_others(app):
     app.extensions["commit_listeners"].append(seen.append)
     notify_committed(app, [row(1000)])
     assert seen == [[row(1000)]]
+
+
+def test_ended_processes_are_forgotten_other_metrics_are_kept():
+    table = FleetTable(forget_processes_ms=60_000)
+    publish(table, [row(1_000, metric=6, pid=1), row(100_000, metric=6, pid=2), row(1_000)])
+    assert table.forget_ended_processes(now_ms=120_000) == 1
+    _seq, entries = table.snapshot(lambda e: True)
+    assert sorted(e.key[2:] for e in entries) == [(2, -1), (6, 2)]

@@ -144,7 +144,9 @@ def test_sigkill_of_the_leader_hands_the_lead_over_and_the_tailer_stores_every_l
         killed = time.monotonic()
         new = wait_for(lambda: (names := leaders(survivor, 4)) != {None} and len(names) == 1 and
                        names != {leader} and next(iter(names)), 5, "a new leader")
-        assert time.monotonic() - killed < 5.0
+        handover = time.monotonic() - killed
+        print(f"lead handed over {handover:.2f} s after the SIGKILL")
+        assert handover < 5.0
         assert owner(cluster, new) != doomed
     finally:
         writer.join()
