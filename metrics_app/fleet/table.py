@@ -5,9 +5,8 @@ Committed batches are applied at once (``GET /fleet`` and new clients see them) 
 ``flush`` turns everything applied since the previous flush into one ``Frame``: the newest record
 per key, each serialized once, joined once. So a client without a filter is sent the very same text
 as every other, the way ``/ws/metrics`` shares its snapshot frame, and the number of sends per
-client is bounded by the flush rate, not by the commit rate (measured with bench/fleet.py: one
-frame per commit cost each client a wsproto encode and a send per batch, and 200 clients halved the
-ingest rate). A handler remembers the ``seq`` it last sent: a slow one that missed several frames
+client is bounded by the flush rate, not by the commit rate (one frame per commit cost every client
+a frame encode and a send per batch). A handler remembers the ``seq`` it last sent: a slow one that missed several frames
 gets them merged newest-per-key, and one that fell off the ring gets the table itself.
 
 Thread safety: ``apply`` and ``flush`` may run on any thread; every mutation and every read of the
