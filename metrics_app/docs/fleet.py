@@ -26,7 +26,7 @@ class FleetGpuSchema(Schema):
 
 
 class FleetHostSchema(Schema):
-    hostname = fields.String(required=True)
+    hostname = fields.String(allow_none=True, required=True, metadata={"description": "null: sent without one"})
     interval_sec = fields.Float(allow_none=True, required=True, metadata={
         "description": "This host's usual gap between two records of one metric; null until seen twice"})
     stale_after_sec = fields.Float(required=True, metadata={

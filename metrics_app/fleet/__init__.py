@@ -14,10 +14,13 @@ import time
 from typing import Any, Sequence
 
 from flask import Blueprint, Flask
+from sqlalchemy.exc import SQLAlchemyError
 
+from ..extensions import db
 from ..storage.writer import Row
 from .handoff import make_handoff
 from .redis_bus import RedisBus
+from .seed import latest_rows
 from .table import FleetTable
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ class Fleet:
         self.table = FleetTable(forget_processes_ms=self.stale_after_sec * 1000)
         self.flush_interval = config["FLEET_FLUSH_INTERVAL_SEC"]
         self._handoff = make_handoff()
+        self._seeded = False
         self._flusher: threading.Thread | None = None
         self._flusher_lock = threading.Lock()
         self.bus = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.apply) \
@@ -80,9 +84,28 @@ class Fleet:
             self.bus.publish(rows)
 
     def start(self) -> None:
-        """Before every request: the Redis subscriber starts with the first one (a no-op after)."""
+        """Starts the Redis subscriber (a no-op once started)."""
         if self.bus is not None:
             self.bus.start()
+
+    def before_request(self) -> None:
+        """The first request starts the subscriber and fills the table from the database; a no-op
+        after. A database failure is retried on the next request."""
+        self.start()
+        if self._seeded:
+            return
+        with self._flusher_lock:
+            if self._seeded:
+                return
+            since_ms = int((time.time() - self.stale_after_sec) * 1000)
+            try:
+                rows = latest_rows(db.engine, since_ms)
+            except SQLAlchemyError as exc:
+                log.warning("fleet: could not fill the live table from the database yet: %s", exc)
+                return
+            self._seeded = True
+        if rows:
+            self.apply(rows)
 
     def status(self) -> dict[str, Any]:
         if self.bus is None:
@@ -110,7 +133,7 @@ def init_app(app: Flask) -> Fleet:
     fleet = Fleet(app)
     app.extensions[EXTENSION_KEY] = fleet
     app.extensions.setdefault(LISTENERS_KEY, []).append(fleet.on_commit)
-    app.before_request(fleet.start)
+    app.before_request(fleet.before_request)
     return fleet
 
 

@@ -50,9 +50,10 @@ class Frame:
 
 
 def to_record(row: Row) -> dict[str, Any]:
-    """A stored row back in the crawler-ingest API's record shape (what ``POST /metrics`` takes)."""
+    """A stored row back in the crawler-ingest API's record shape (what ``POST /metrics`` takes);
+    a record sent without a hostname is stored under '' and shown as null, as on the history side."""
     kind = KINDS_BY_CODE[row.metric]
-    record: dict[str, Any] = {"timestamp": iso_utc(row.ts_ms), "hostname": row.hostname,
+    record: dict[str, Any] = {"timestamp": iso_utc(row.ts_ms), "hostname": row.hostname or None,
                               "gpuIndex": row.gpu_index, "gpuId": row.gpu_uuid, "gpuName": row.gpu_name,
                               "metric": kind.name}
     record.update(zip(kind.fields, (row.v1, row.v2, row.v3)))

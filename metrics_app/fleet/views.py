@@ -55,7 +55,7 @@ def fleet_view(fleet: Fleet, keep: FleetFilter) -> dict[str, Any]:
         interval = intervals.get(hostname)
         stale_ms = _stale_after_ms(interval, fleet.stale_after_sec)
         host = hosts.setdefault(hostname, {
-            "hostname": hostname, "interval_sec": None if interval is None else round(interval / 1000, 3),
+            "hostname": hostname or None, "interval_sec": None if interval is None else round(interval / 1000, 3),
             "stale_after_sec": round(stale_ms / 1000, 3), "stale": True, "gpus": {}})
         gpu = host["gpus"].setdefault(index, {"gpuIndex": index, "gpuId": None, "gpuName": None, "stale": True,
                                               "metrics": {}, "processes": []})

@@ -19,10 +19,11 @@ window.fleet = fleet; // read by the browser test
 function fleetParams() { return new URLSearchParams(location.hash.slice(1)); }
 
 function fleetGpu(record) {
-  const key = `${record.hostname}\u0000${record.gpuIndex}`;
+  const hostname = record.hostname ?? ""; // a crawler that sent no hostname
+  const key = `${hostname}\u0000${record.gpuIndex}`;
   let gpu = fleet.gpus.get(key);
   if (!gpu) {
-    gpu = { key, hostname: record.hostname, index: record.gpuIndex, name: null, id: null, metrics: {},
+    gpu = { key, hostname, index: record.gpuIndex, name: null, id: null, metrics: {},
             series: {}, processes: new Map(), lastMs: 0 };
     fleet.gpus.set(key, gpu);
   }

@@ -6,11 +6,33 @@ import time
 import urllib.request
 from typing import Any
 
+import pytest
 import websocket
+
+from ..dbsetup import config_for, dispose, empty_tables
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: end-to-end tests on real servers (gunicorn, Redis, browsers)")
+
+
+@pytest.fixture
+def clean_db(app):
+    """Servers started by other tests write into the same session database (PostgreSQL) and the
+    fleet table fills itself from it: start from empty tables."""
+    empty_tables(app)
+    yield
+
+
+@pytest.fixture(scope="module")
+def emptied_after(database_url):
+    """For modules whose servers write into the session database: leave it empty for the others."""
+    yield
+    from metrics_app import create_app
+
+    app = create_app(config_for(database_url))
+    empty_tables(app)
+    dispose(app)
 
 
 def post_records(base_url: str, records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from ..server import GunicornServer
 from .conftest import post_records
 from .records import record
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("emptied_after"),
               pytest.mark.skipif(CHROMIUM is None, reason="chromium absent (Debian package 'chromium')")]
 
 

@@ -2,6 +2,8 @@
 (POST /metrics is covered in test_fleet_http)."""
 from __future__ import annotations
 
+import pytest
+
 import orjson
 
 from metrics_app.extensions import db
@@ -9,6 +11,8 @@ from metrics_app.ingest.tailer import FileTailer
 
 from .records import record
 
+
+pytestmark = pytest.mark.usefixtures("clean_db")
 
 def fleet_hosts(client) -> list[str]:
     return [h["hostname"] for h in client.get("/fleet").get_json()["hosts"]]

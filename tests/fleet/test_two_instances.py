@@ -21,7 +21,7 @@ from .conftest import FleetClient, get_json, post_records
 from .records import record
 from .redis_server import RedisServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("emptied_after")]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from ..server import GunicornServer
 from .conftest import FleetClient, post_records
 from .records import record
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("emptied_after")]
 TOKEN = "fleet-read-token"
 
 
@@ -79,7 +79,7 @@ def test_a_stalled_client_does_not_hold_up_the_others(server):
         sent = time.monotonic()
         post_records(base, [record(host="after-bulk")])
         _got, arrived = fleet.wait_for(lambda r: r["hostname"] == "after-bulk", 5)
-        assert arrived - sent < 1.0
+        assert arrived - sent < 1.5  # isolation, not latency (that is the first test): slack for a loaded box
     finally:
         fleet.close()
         stalled.close()
