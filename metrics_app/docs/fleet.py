@@ -55,8 +55,9 @@ def add_fleet_paths(spec: APISpec) -> None:
            "content": {"application/json": {"schema": "ErrorSchema"}}}
     spec.path(path="/fleet", operations={"get": {
         "tags": fleet, "summary": "Every host's GPUs: the latest value of each metric, its age and staleness",
-        "description": "Answered from memory (what this instance, or with REDIS_URL every instance, committed "
-                       "since it started). Filters repeat: `?hostname=a&hostname=b&metric=power`.",
+        "description": "Answered from memory: the newest stored records when the process started, then what "
+                       "this process (with REDIS_URL: every instance) committed since. Filters repeat: "
+                       "`?hostname=a&hostname=b&metric=power`.",
         "parameters": parameters,
         "responses": {"200": {"description": "Hosts by name, GPUs by index",
                               "content": {"application/json": {"schema": FleetSchema}}}, "400": bad}}})
