@@ -39,7 +39,7 @@ class Fleet:
         self._handoff = make_handoff()
         self._seeded = False
         self._flusher: threading.Thread | None = None
-        self._flusher_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self.bus = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.apply) \
             if config["REDIS_URL"] else None
 
@@ -57,7 +57,7 @@ class Fleet:
         if self.flush_interval <= 0:
             self.table.flush()
         elif self._flusher is None:
-            with self._flusher_lock:
+            with self._start_lock:
                 if self._flusher is None:
                     self._flusher = threading.Thread(target=self._flush_loop, name="fleet-flusher", daemon=True)
                     self._flusher.start()
@@ -94,7 +94,7 @@ class Fleet:
         self.start()
         if self._seeded:
             return
-        with self._flusher_lock:
+        with self._start_lock:
             if self._seeded:
                 return
             since_ms = int((time.time() - self.stale_after_sec) * 1000)

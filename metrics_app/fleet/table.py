@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
@@ -79,7 +79,6 @@ class _Span:
 class _Host:
     #: Smoothed gap between two records of the same key, in ms; None until one key has repeated.
     interval_ms: float | None = None
-    keys: set[Key] = field(default_factory=set)
 
 
 class FleetTable:
@@ -96,11 +95,6 @@ class FleetTable:
         #: Set while applied entries wait for ``flush``.
         self.has_pending = threading.Event()
         self._seq = 0
-        self.applied = 0
-
-    @property
-    def seq(self) -> int:
-        return self._seq
 
     def apply(self, rows: Sequence[Row]) -> int:
         """Keep what is newer than the table (by record time, so a replayed or imported old batch
@@ -127,7 +121,6 @@ class FleetTable:
                 self._latest[key] = self._pending[key] = entry
                 self._learn_interval(key, old, span)
                 changed += 1
-            self.applied += changed
             if changed:
                 self.has_pending.set()
             return changed
@@ -157,7 +150,6 @@ class FleetTable:
     def _learn_interval(self, key: Key, old: Entry | None, span: "_Span") -> None:
         """From the gaps inside a batch (an agent sending its spool) and since the previous record."""
         host = self._hosts.setdefault(key[0], _Host())
-        host.keys.add(key)
         if span.count > 1:
             self._feed(host, (span.row.ts_ms - span.oldest_ms) / (span.count - 1))
         elif old is not None and span.oldest_ms > old.ts_ms:

@@ -90,3 +90,15 @@ def test_ended_processes_are_forgotten_other_metrics_are_kept():
     assert table.forget_ended_processes(now_ms=120_000) == 1
     _seq, entries = table.snapshot(lambda e: True)
     assert sorted(e.key[2:] for e in entries) == [(2, -1), (6, 2)]
+
+
+def test_a_slow_reader_gets_the_newest_per_key_of_the_frames_it_missed_and_only_its_filter():
+    from metrics_app.fleet.filters import FleetFilter
+    from metrics_app.fleet.views import _coalesced
+
+    table = FleetTable()
+    publish(table, [row(1000, value=1.0), row(1000, host="other")])
+    publish(table, [row(2000, value=2.0)])
+    frames = table.wait_after(0, 0.0)
+    entries = _coalesced(frames, FleetFilter(hostnames=frozenset({"h"})))
+    assert [(e.key[0], e.record["gpuPercent"]) for e in entries] == [("h", 2.0)]
