@@ -97,8 +97,9 @@ class BackgroundJobs:
                 jobs.append(("file-tailers", config["FILE_POLL_INTERVAL_SEC"], self._poll_tailers))
             if config["RECORD_INTERVAL_SEC"] > 0:
                 jobs.append(("local-recorder", config["RECORD_INTERVAL_SEC"], LocalRecorder().record))
-            threads = [PeriodicThread("jobs-leadership", poll, self.leader.poll)]
-            threads += [PeriodicThread(name, min(interval, poll), self._as_leader(interval, job), delay=poll / 2)
+            self.leader.poll()  # now, so that a process that can lead runs its jobs at once
+            threads = [PeriodicThread("jobs-leadership", poll, self.leader.poll, delay=poll)]
+            threads += [PeriodicThread(name, min(interval, poll), self._as_leader(interval, job))
                         for name, interval, job in jobs]
             for thread in threads:
                 thread.start()

@@ -83,7 +83,7 @@ class FlockLeadership:
             os.ftruncate(fd, 0)
             os.write(fd, process_name().encode())
             self._fd = fd
-            log.info("process %s leads the background jobs (lock %s)", process_name(), self.path)
+            log.info("process %d leads the background jobs as %s (lock %s)", os.getpid(), process_name(), self.path)
             return True
 
     def current(self, engine: Engine) -> str | None:
@@ -151,7 +151,8 @@ class AdvisoryLockLeadership:
                     row = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self._key).fetchone()
                     self._leading = bool(row[0])
                     if self._leading:
-                        log.info("process %s leads the background jobs (advisory lock %s)", process_name(), self._key)
+                        log.info("process %d leads the background jobs as %s (advisory lock %s)", os.getpid(),
+                                 process_name(), self._key)
             except psycopg.Error as exc:
                 if self._leading:
                     log.warning("lost the jobs' lead with the database session: %s", exc)

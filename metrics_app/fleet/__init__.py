@@ -88,10 +88,9 @@ class Fleet:
         if self.bus is not None:
             self.bus.start()
 
-    def before_request(self) -> None:
-        """The first request starts the subscriber and fills the table from the database; a no-op
-        after. A database failure is retried on the next request."""
-        self.start()
+    def fill_from_database(self) -> None:
+        """Before the first fleet request of this process (a no-op after; a database failure is
+        retried on the next one)."""
         if self._seeded:
             return
         with self._start_lock:
@@ -133,7 +132,7 @@ def init_app(app: Flask) -> Fleet:
     fleet = Fleet(app)
     app.extensions[EXTENSION_KEY] = fleet
     app.extensions.setdefault(LISTENERS_KEY, []).append(fleet.on_commit)
-    app.before_request(fleet.before_request)
+    app.before_request(fleet.start)  # every instance subscribes, whatever it is asked first
     return fleet
 
 

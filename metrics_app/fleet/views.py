@@ -30,6 +30,7 @@ def _fleet() -> Fleet:
 def _filter_before_upgrade() -> None:
     """A bad filter is a 400 before the WebSocket handshake, not a socket closed after it."""
     g.fleet_filter = parse_filter(request.args)
+    _fleet().fill_from_database()
 
 
 def _stale_after_ms(interval_ms: float | None, bound_sec: float) -> float:
