@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Callable, Mapping
 
 from sqlalchemy.engine import make_url
@@ -107,6 +108,14 @@ def database_url() -> Kind:
     return Kind(parse, "a SQLAlchemy URL, e.g. sqlite:///./metrics.db or postgresql+psycopg://user@host:5432/db")
 
 
+def redis_url() -> Kind:
+    def parse(raw: str) -> str:
+        if raw and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+            raise Refused
+        return raw
+    return Kind(parse, "empty, or a redis://, rediss:// or unix:// URL")
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -171,6 +180,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SQLITE_BUSY_TIMEOUT_MS", 10_000, integer(0, 2**31 - 1), "longest wait of a SQLite writer for the lock"),
     # Retention, tailers and local recording run in one leader process, started by the server only.
     Setting("BACKGROUND_JOBS_ENABLED", True, boolean(), "run retention, tailers and local recording (in one worker)"),
+    Setting("LEADER_POLL_INTERVAL_SEC", 1.0, duration(3600),
+            "how often each process checks or takes the jobs' leadership (advisory lock / flock)"),
+    Setting("REDIS_URL", "", redis_url(),
+            "fan-out of committed records to every instance's /ws/fleet (empty: each process streams its own)"),
+    Setting("FLEET_REDIS_CHANNEL", "gpu-metrics:fleet", text(), "the Redis pub/sub channel of the fleet stream"),
+    Setting("FLEET_STALE_AFTER_SEC", 300.0, duration(_DAY),
+            "a fleet value older than this (or 3 of its host's intervals) is `stale`"),
+    Setting("FLEET_FLUSH_INTERVAL_SEC", 0.25, duration(60, zero="sends every commit at once"),
+            "at most one /ws/fleet message per client this often (newest per key)"),
     Setting("JOBS_LOCK_PATH", "", text(), "the leader lock file (empty: beside the SQLite file, else the temp dir)"),
     Setting("RECORD_INTERVAL_SEC", 10.0, duration(_DAY, zero="disables"),
             "store this machine's GPU readings as crawler records every N s"),
@@ -260,3 +278,5 @@ class TestConfig(Config):
     # (0 would turn it off); tier tests set their own retention.
     METRICS_RETENTION_HOURS = 24 * 365 * 3000
     ROLLUP_1M_RETENTION_DAYS = ROLLUP_1H_RETENTION_DAYS = 365 * 3000
+    REDIS_URL = ""  # a developer's Redis must not join the tests' fleet
+    FLEET_FLUSH_INTERVAL_SEC = 0.0  # each commit streamed at once: tests read the table synchronously

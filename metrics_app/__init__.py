@@ -3,6 +3,7 @@
 Data flow, top-down from ``create_app``:
   sampling/ (one thread per hardware source) -> hub ring buffer -> live/ (HTTP, WebSocket, Prometheus)
   crawlers -> ingest/ (marshmallow, one transaction) -> storage/ -> query/ (history, /gpus, /stats)
+  storage commits -> fleet/ (latest per host, GPU and metric; Redis between instances) -> /fleet, /ws/fleet
   jobs.py (one leader worker): retention, JSONL tailers, recording/ (this host's GPUs into storage)
   auth.py guards ingest and reads by token; docs/ serves the OpenAPI spec, Swagger UI and ReDoc.
 """
@@ -14,7 +15,7 @@ from flask import Flask
 
 from config import environment_config
 
-from . import docs, errors, ingest, jobs, live, query, service, storage
+from . import docs, errors, fleet, ingest, jobs, live, query, service, storage
 from .auth import init_auth
 from .cli.agent import agent_cli
 from .cli.gpus import gpus_cli
@@ -39,6 +40,7 @@ def create_app(config_class: type | None = None) -> Flask:
     hub.init_app(app)
     storage.init_app(app)
     jobs.init_app(app)
+    fleet.init_app(app)
 
     errors.register_error_handlers(app)
     app.register_blueprint(service.bp)
@@ -46,6 +48,7 @@ def create_app(config_class: type | None = None) -> Flask:
     app.register_blueprint(ingest.bp)
     app.register_blueprint(query.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(fleet.bp)
     app.cli.add_command(gpus_cli)
     app.cli.add_command(metrics_cli)
     app.cli.add_command(agent_cli)

@@ -26,7 +26,7 @@ INGEST_ENDPOINTS = frozenset({"ingest.post_metrics", "ingest.ws_ingest"})
 OPEN_ENDPOINTS = frozenset({"live.health", "query.health", "service.service_info", "live.websocket_test_page",
                             "static"})
 OPEN_BLUEPRINTS = frozenset({"docs"})
-QUERY_TOKEN_ENDPOINTS = frozenset({"live.metrics_stream"})
+QUERY_TOKEN_ENDPOINTS = frozenset({"live.metrics_stream", "fleet.fleet_stream"})
 
 
 def token_matches(presented: str, tokens: Sequence[str]) -> bool:

@@ -1,30 +1,31 @@
 """Background writers: the retention job, the JSONL file tailers and the local GPU recorder.
 
-Every gunicorn worker builds the app, but these must run in one process only: each tick first tries
-to become the leader by taking an ``flock`` that it then keeps for life (every run is reported in
-``job_status``, for /health). When the leader dies the
-kernel drops its lock and another worker takes over on its next tick. (The lock file is local, so
-with PostgreSQL shared by several hosts, enable the jobs on one host only.)
+Every gunicorn worker of every instance builds the app, but these must run in one process only: a
+leadership thread polls ``leadership.py`` every ``LEADER_POLL_INTERVAL_SEC`` (a PostgreSQL advisory
+lock across instances, an ``flock`` with SQLite), and each job runs only while its process leads.
+A job is due at once when its process gains the lead, then every interval; every run is recorded
+in ``job_status`` for /health.
 
 Nothing starts at import, in ``create_app``, in tests (``BACKGROUND_JOBS_ENABLED`` is off there) or
 in ``flask`` commands: ``start()`` runs from gunicorn's ``post_worker_init`` or on the first request.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
 import tempfile
 import threading
+import time
 from functools import partial
-from typing import Callable
+from typing import Any, Callable
 
-from flask import Flask
+from flask import Flask, current_app
 
 from . import job_status
 from .extensions import db
 from .ingest.tailer import FileTailer
+from .leadership import leadership_for
 from .recording.recorder import LocalRecorder
 from .sampling.runner import PeriodicThread
 from .storage import write_queue
@@ -42,34 +43,6 @@ def default_lock_path(database_url: str) -> str:
     return os.path.join(tempfile.gettempdir(), f"gpu-metrics-jobs-{digest}.lock")
 
 
-class LeaderLock:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._mutex = threading.Lock()
-
-    def acquire(self) -> bool:
-        """True once this process is the leader (and from then on); never blocks."""
-        with self._mutex:
-            if self._fd is not None:
-                return True
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            self._fd = fd
-            log.info("process %d leads the background jobs (lock %s)", os.getpid(), self.path)
-            return True
-
-    def release(self) -> None:
-        with self._mutex:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-
 class BackgroundJobs:
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -78,7 +51,7 @@ class BackgroundJobs:
             # The engine's URL, not the configured one: Flask-SQLAlchemy moves a relative SQLite path
             # (the default ./metrics.db) into the instance folder, and the lock must sit beside the file.
             database_url = db.engine.url.render_as_string(hide_password=False)
-        self.leader = LeaderLock(config.get("JOBS_LOCK_PATH") or default_lock_path(database_url))
+            self.leader = leadership_for(db.engine, config.get("JOBS_LOCK_PATH") or default_lock_path(database_url))
         self.tailers = [
             FileTailer(name, config[path_key], config["MAX_BATCH"])
             for name, flag, path_key in (("ws", "ENABLE_WS_FILE", "INPUT_WS_PATH"),
@@ -87,19 +60,32 @@ class BackgroundJobs:
         ]
         self._threads: list[PeriodicThread] = []
         self._start_lock = threading.Lock()
-        self.status = job_status.init_app(app)
+        self.runs = job_status.init_app(app)
 
-    def _as_leader(self, job: Callable[[], object]) -> Callable[[], None]:
+    def _as_leader(self, interval: float, job: Callable[[], object]) -> Callable[[], None]:
+        """Ticks every poll interval at most, runs ``job`` when due and this process leads."""
+        due = 0.0  # monotonic; 0 = at once (a process that just gained the lead runs its jobs now)
+
         def run() -> None:
+            nonlocal due
+            if not self.leader.leading:
+                due = 0.0
+                return
+            if time.monotonic() < due:
+                return
+            due = time.monotonic() + interval
             with self.app.app_context():
-                if self.leader.acquire():
-                    job()
+                job()
         return run
+
+    def leadership(self) -> dict[str, Any]:
+        """For GET /health: the same leader from every instance, and the lock that elects it."""
+        return {"leader": self.leader.current(db.engine), "lock": self.leader.kind}
 
     def _poll_tailers(self) -> None:
         """Each tailer is a job of its own for /health; one file's trouble does not stop the other."""
         for tailer in self.tailers:
-            self.status.register(f"tailer-{tailer.name}").run(lambda: tailer.poll(write_queue(self.app)))
+            self.runs.register(f"tailer-{tailer.name}").run(lambda: tailer.poll(write_queue(self.app)))
 
     def start(self) -> None:
         if self._threads:  # runs before every request outside gunicorn: no lock once started
@@ -107,7 +93,8 @@ class BackgroundJobs:
         with self._start_lock:
             if self._threads:
                 return
-            config, reported = self.app.config, self.status.register
+            config, reported = self.app.config, self.runs.register
+            poll = config["LEADER_POLL_INTERVAL_SEC"]
             jobs = []
             if config["METRICS_RETENTION_HOURS"] > 0:
                 jobs.append(("retention", config["RETENTION_CLEAN_INTERVAL_SEC"],
@@ -119,10 +106,13 @@ class BackgroundJobs:
             if config["RECORD_INTERVAL_SEC"] > 0:
                 jobs.append(("local-recorder", config["RECORD_INTERVAL_SEC"],
                              partial(reported("local-recorder").run, LocalRecorder().record)))
-            for name, interval, job in jobs:
-                thread = PeriodicThread(name, interval, self._as_leader(job))
+            self.leader.poll()  # now, so that a process that can lead runs its jobs at once
+            threads = [PeriodicThread("jobs-leadership", poll, self.leader.poll, delay=poll)]
+            threads += [PeriodicThread(name, min(interval, poll), self._as_leader(interval, job))
+                        for name, interval, job in jobs]
+            for thread in threads:
                 thread.start()
-                self._threads.append(thread)
+            self._threads = threads
 
     def stop(self) -> None:
         threads, self._threads = self._threads, []
@@ -131,6 +121,13 @@ class BackgroundJobs:
         for tailer in self.tailers:
             tailer.close()
         self.leader.release()
+
+
+def jobs_report(app: Flask | None = None) -> dict[str, Any]:
+    """``jobs`` of /health and /api/health: who leads them now (the same answer from every instance)
+    and each job's latest runs (``job_status``)."""
+    app = app or current_app
+    return {**app.extensions[EXTENSION_KEY].leadership(), "runs": job_status.registry(app).report()}
 
 
 def init_app(app: Flask) -> BackgroundJobs:

@@ -79,3 +79,23 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent (a user's clone has no ../shared); real-output fixtures unavailable")
     return SHARED
+
+
+SCREENSHOTS = pytest.StashKey[Path]()
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(request, tmp_path_factory) -> Path:
+    """Where browser tests save screenshots: ``TEST_SCREENSHOT_DIR`` when set, else pytest's temp
+    directory (never the checkout). The end of the run prints every screenshot's path."""
+    configured = os.environ.get("TEST_SCREENSHOT_DIR")
+    path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    request.config.stash[SCREENSHOTS] = path
+    return path
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    path = config.stash.get(SCREENSHOTS, None)
+    for shot in sorted(path.glob("*.png")) if path else []:
+        terminalreporter.write_line(f"screenshot: {shot}")

@@ -34,21 +34,22 @@ def test_a_tailer_failing_every_poll_makes_health_degraded_until_it_recovers(app
     path.mkdir()  # open() fails on every poll: IsADirectoryError
     app.config.update(ENABLE_WS_FILE=True, INPUT_WS_PATH=str(path), JOBS_LOCK_PATH=str(tmp_path / "jobs.lock"))
     jobs = BackgroundJobs(app)
+    assert jobs.leader.poll()
     for _ in range(2):
-        jobs._as_leader(jobs._poll_tailers)()  # never raises: the thread would carry on
+        jobs._as_leader(0.0, jobs._poll_tailers)()  # never raises: the thread would carry on
     body = health(client)
-    tailer = body["jobs"]["tailer-ws"]
+    tailer = body["jobs"]["runs"]["tailer-ws"]
     assert body["status"] == "degraded"
     assert tailer["status"] == "failing" and tailer["failures_in_a_row"] == 2
     assert tailer["last_error"].startswith("IsADirectoryError") and tailer["last_success"] is None
     api = client.get("/api/health").get_json()
-    assert api["status"] == "degraded" and api["jobs"]["tailer-ws"]["status"] == "failing"
+    assert api["status"] == "degraded" and api["jobs"]["runs"]["tailer-ws"]["status"] == "failing"
 
     path.rmdir()
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in utilization(3)))
-    jobs._as_leader(jobs._poll_tailers)()
+    jobs._as_leader(0.0, jobs._poll_tailers)()
     body = health(client)
-    tailer = body["jobs"]["tailer-ws"]
+    tailer = body["jobs"]["runs"]["tailer-ws"]
     assert body["status"] == "ok" and tailer["status"] == "ok" and tailer["failures_in_a_row"] == 0
     assert tailer["last_success"] >= tailer["last_failure"]  # the failure stays on record
     assert body["counts"]["records"] == 3
@@ -58,11 +59,11 @@ def test_a_tailer_failing_every_poll_makes_health_degraded_until_it_recovers(app
 def test_registering_a_job_is_one_call_and_its_failures_degrade_health(app, client):
     with app.app_context():
         subscriber = registry().register("fleet-subscriber")
-    assert health(client)["jobs"]["fleet-subscriber"]["status"] == "not_run_yet"
+    assert health(client)["jobs"]["runs"]["fleet-subscriber"]["status"] == "not_run_yet"
     assert health(client)["status"] == "ok"
     with app.app_context():
         subscriber.failed(ConnectionError("fleet broker unreachable"))
-    job = health(client)["jobs"]["fleet-subscriber"]
+    job = health(client)["jobs"]["runs"]["fleet-subscriber"]
     assert job["status"] == "failing" and job["last_error"] == "ConnectionError: fleet broker unreachable"
     with app.app_context():
         subscriber.succeeded()
@@ -76,7 +77,7 @@ def test_a_failed_run_is_logged_and_recorded_not_raised(app, client, caplog):
         assert recorder.run(lambda: 7) == 7
         assert recorder.run(boom) is None
     assert "job local-recorder failed" in caplog.text
-    job = health(client)["jobs"]["local-recorder"]
+    job = health(client)["jobs"]["runs"]["local-recorder"]
     assert job["status"] == "failing" and job["failures_in_a_row"] == 1 and job["last_success"] is not None
 
 
@@ -89,7 +90,7 @@ def test_any_worker_reports_what_the_leader_recorded(app, client, database_url):
         body = health(other.test_client())
     finally:
         dispose(other)
-    assert body["status"] == "degraded" and body["jobs"]["retention"]["last_error"] == "OSError: disk on fire"
+    assert body["status"] == "degraded" and body["jobs"]["runs"]["retention"]["last_error"] == "OSError: disk on fire"
 
 
 def test_a_zero_interval_is_refused_instead_of_killing_the_thread():
@@ -106,10 +107,10 @@ def test_the_real_server_reports_a_failing_tailer(tmp_path):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             body = orjson.loads(urllib.request.urlopen(server.url("/health"), timeout=5).read())
-            if body["jobs"].get("tailer-ws", {}).get("status") == "failing":
+            if body["jobs"]["runs"].get("tailer-ws", {}).get("status") == "failing":
                 break
             time.sleep(0.2)
         assert body["status"] == "degraded", body
-        assert body["jobs"]["retention"]["status"] == "ok"
+        assert body["jobs"]["runs"]["retention"]["status"] == "ok"
         api = orjson.loads(urllib.request.urlopen(server.url("/api/health"), timeout=5).read())
-        assert api["status"] == "degraded" and api["jobs"]["tailer-ws"]["status"] == "failing"
+        assert api["status"] == "degraded" and api["jobs"]["runs"]["tailer-ws"]["status"] == "failing"

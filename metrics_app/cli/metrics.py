@@ -58,6 +58,7 @@ def import_command(path: str, batch_rows: int, show_skipped: int) -> None:
         except WriteUnavailable as exc:
             raise click.ClickException(f"the database refused the write after {job.summary.loaded} records "
                                        f"(line {job.summary.lines}): {exc}") from None
+    current_app.extensions["fleet"].flush()  # with REDIS_URL: the running instances' live views get the records
     _print_summary(path, summary, show_skipped)
 
 

@@ -93,16 +93,20 @@ class StatsSchema(Schema):
 
 class HealthSchema(Schema):
     status = fields.String(required=True, metadata={
-        "description": "ok, or degraded when the database fails (503) or a background job's latest run failed"})
+        "description": "ok; degraded when the database fails (503), a background job's latest run failed or the "
+                       "fleet stream's Redis is down (both 200)"})
     database = fields.Dict(required=True, metadata={"description": "reachable, dialect; error and reason on failure"})
     counts = fields.Dict(allow_none=True, required=True, metadata={"description": "records, gpus"})
     tailers = fields.Raw(allow_none=True, required=True, metadata={"description": "JSONL tailers' last runs"})
     writer = fields.Dict(metadata={
         "description": "This worker's writer thread: running, groups_committed, requests_committed, rows_committed, "
                        "failed_groups, last_group_requests, last_commit_ms, queued_rows, last_error, last_error_age_sec"})
-    jobs = fields.Raw(allow_none=True, required=True, metadata={
-        "description": "Per background job: status (ok, failing, not_run_yet), last_success, last_failure, "
-                       "failures_in_a_row, last_error, duration_ms"})
+    jobs = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "leader: hostname:pid of the process running the background jobs now (the same from every "
+                       "instance; null when none leads); lock: postgresql_advisory_lock or flock; runs: per job, "
+                       "status (ok, failing, not_run_yet), last_success, last_failure, failures_in_a_row, "
+                       "last_error, duration_ms"})
+    fleet = fields.Dict(metadata={"description": "The live fleet stream: mode (redis or local), status, reason"})
     repairedJsonBodies = fields.Integer(required=True, metadata={
         "description": "Bodies this worker process accepted after doubling backslashes that started no JSON "
                        "escape (Windows paths a crawler wrote unescaped), since it started"})

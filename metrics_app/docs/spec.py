@@ -12,12 +12,13 @@ from .. import service
 from ..auth import token_setting
 from ..ingest.schemas import CRAWLER_SCHEMA_CLASSES, SCHEMA_CLASSES, LabelsSchema, StrictNumber, UtcTimestamp
 from . import schemas
+from .fleet import FleetSchema, add_fleet_paths
 from .paths import add_ingest_paths, add_live_paths, add_query_paths
 
 OPENAPI_VERSION = "3.0.3"
 _RESPONSE_SCHEMAS = (schemas.ErrorSchema, schemas.MetricsPageSchema, schemas.AggregateSchema,
                      schemas.BucketSeriesSchema, schemas.GpuListSchema, schemas.StatsSchema, schemas.HealthSchema,
-                     schemas.SnapshotSchema)
+                     schemas.SnapshotSchema, FleetSchema)
 
 
 def _schema_name(schema: type[Schema] | Schema) -> str:
@@ -48,7 +49,8 @@ def build_spec(record_schemas: dict[str, type[LabelsSchema]],
                              "records sent by crawlers on other machines (seed 003). Every error is "
                              '`{"error", "message", "details"}`.'},
         tags=[{"name": "service"}, {"name": "live", "description": "This host, sampled in-process"},
-              {"name": "history", "description": "Crawler records: ingest and queries"}],
+              {"name": "history", "description": "Crawler records: ingest and queries"},
+              {"name": "fleet", "description": "Every host's latest records, live, across instances"}],
     )
     plugin.map_to_openapi_type(UtcTimestamp, "string", "date-time")
     plugin.map_to_openapi_type(StrictNumber, "number", None)
@@ -61,6 +63,7 @@ def build_spec(record_schemas: dict[str, type[LabelsSchema]],
     add_ingest_paths(spec, {kind: _schema_name(s) for kind, s in record_schemas.items()},
                      {kind: _schema_name(s) for kind, s in crawler_schemas.items()})
     add_query_paths(spec)
+    add_fleet_paths(spec)
     return spec.to_dict()
 
 

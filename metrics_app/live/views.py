@@ -8,7 +8,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ApiError, error_response
 from ..extensions import db, hub
-from ..job_status import failing, registry
+from ..job_status import failing
+from ..jobs import jobs_report
 from ..jsonio import json_response, raw_json_response
 from ..websocket import EXTENSION_KEY as WEBSOCKET_SLOTS
 from . import bp
@@ -50,11 +51,11 @@ def health() -> Response:
     slots = current_app.extensions[WEBSOCKET_SLOTS]
     report["websocket_clients"] = {"open": slots.open, "limit": slots.limit}
     try:
-        report["jobs"] = registry().report()
+        report["jobs"] = jobs_report()
     except SQLAlchemyError:
         db.session.rollback()
         report["jobs"] = None
-    if report["status"] == "healthy" and report["jobs"] and failing(report["jobs"]):
+    if report["status"] == "healthy" and report["jobs"] and failing(report["jobs"]["runs"]):
         report["status"] = "degraded"
     return json_response(report, 503 if report["status"] == "unhealthy" else 200)
 

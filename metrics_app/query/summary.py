@@ -16,7 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..extensions import db
 from ..ingest.json_repair import repair_count
 from ..storage.kinds import KINDS_BY_CODE
-from ..job_status import failing, registry
+from ..job_status import failing
+from ..jobs import jobs_report
 from ..storage import write_queue
 from ..storage.status import tailers_status
 from ..storage.models import GpuSeries, SeriesTotal
@@ -58,13 +59,16 @@ def health_report() -> tuple[dict[str, Any], int]:
         db.session.execute(text("SELECT 1"))
         records, gpus = db.session.execute(
             select(func.coalesce(func.sum(_SERIES.record_count), 0), func.count())).one()
-        jobs, tailers = registry().report(), tailers_status()
+        jobs, tailers = jobs_report(), tailers_status()
     except SQLAlchemyError as exc:
         db.session.rollback()
         return {"status": "degraded", "database": {"reachable": False, "error": type(exc).__name__,
                                                    "reason": str(exc.orig or exc).splitlines()[0][:300]},
                 "counts": None, "jobs": None, "tailers": None, "writer": write_queue().status(), **repaired}, 503
-    return {"status": "degraded" if failing(jobs) else "ok",
+    fleet = current_app.extensions["fleet"].status()
+    # A failing job or Redis down (the live fleet stream only: records are still stored) degrade, never 503.
+    degraded = failing(jobs["runs"]) or fleet["status"] == "degraded"
+    return {"status": "degraded" if degraded else "ok",
             "database": {"reachable": True, "dialect": db.engine.dialect.name},
             "counts": {"records": int(records), "gpus": int(gpus)}, "writer": write_queue().status(), "jobs": jobs,
-            "tailers": tailers, **repaired}, 200
+            "tailers": tailers, "fleet": fleet, **repaired}, 200

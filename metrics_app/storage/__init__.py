@@ -33,7 +33,7 @@ def init_app(app: Flask) -> None:
         bind_retention(db.engine, Retention.from_config(app.config))
         queue = app.extensions[WRITE_QUEUE_KEY] = WriteQueue(db.engine)
     # The fleet fan-out and anything else that must see each committed group registers here.
-    app.extensions["commit_listeners"] = queue.listeners
+    queue.listeners = app.extensions.setdefault("commit_listeners", [])
     app.cli.add_command(retention_command)
 
 

@@ -1,6 +1,3 @@
-import os
-from pathlib import Path
-
 import pytest
 
 from metrics_app.extensions import hub
@@ -19,23 +16,3 @@ def live(app):
         source_state.poll(state.clock)
     state.tick()
     return state
-
-
-SCREENSHOTS = pytest.StashKey[Path]()
-
-
-@pytest.fixture(scope="session")
-def screenshot_dir(request, tmp_path_factory) -> Path:
-    """Where browser tests save screenshots: ``TEST_SCREENSHOT_DIR`` when set, else pytest's temp
-    directory (never the checkout). The end of the run prints every screenshot's path."""
-    configured = os.environ.get("TEST_SCREENSHOT_DIR")
-    path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    request.config.stash[SCREENSHOTS] = path
-    return path
-
-
-def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    path = config.stash.get(SCREENSHOTS, None)
-    for shot in sorted(path.glob("*.png")) if path else []:
-        terminalreporter.write_line(f"screenshot: {shot}")

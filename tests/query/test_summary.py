@@ -45,7 +45,7 @@ def test_health_reports_database_and_counts(client, seeded):
     assert response.status_code == 200 and body["status"] == "ok"
     assert body["database"]["reachable"] is True
     assert body["counts"] == {"records": 1080, "gpus": 3}
-    assert body["jobs"] == {} and body["tailers"] == []
+    assert body["jobs"]["runs"] == {} and body["tailers"] == []
 
 
 def test_health_is_503_degraded_when_the_database_fails(app, client, monkeypatch):

@@ -72,6 +72,6 @@ def test_interval_zero_disables_the_recorder(app, tmp_path):
     jobs = BackgroundJobs(app)
     jobs.start()
     try:
-        assert [t._thread.name for t in jobs._threads] == ["retention"]
+        assert [t._thread.name for t in jobs._threads] == ["jobs-leadership", "retention"]
     finally:
         jobs.stop()

@@ -8,9 +8,11 @@ Every record the load sends is unique: batch ``k`` of host ``h`` holds the recor
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
 from metrics_app.storage.models import GpuSeries, Record, Rollup
+
+from ..server import GunicornServer
 
 SERIES, RECORDS, ROLLUPS = GpuSeries.__table__, Record.__table__, Rollup.__table__
 #: A minute boundary an hour ago: inside any retention window, and the same for every process.
@@ -219,14 +223,12 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def flock_holder(path: Path) -> int | None:
-    """The pid holding an ``flock`` on ``path``, from /proc/locks (matched by inode)."""
-    inode = os.stat(path).st_ino
-    for line in Path("/proc/locks").read_text().splitlines():
-        parts = line.split()
-        if "FLOCK" in parts and "->" not in parts and int(parts[5].rsplit(":", 1)[1]) == inode:
-            return int(parts[4])
-    return None
+def jobs_leader(server: GunicornServer) -> int | None:
+    """The pid of the jobs' leader as ``/health`` names it (``jobs.leader`` is ``hostname:pid``): the
+    ``flock`` holder on SQLite, the advisory lock's holder on PostgreSQL."""
+    with urllib.request.urlopen(server.url("/health"), timeout=5) as response:
+        leader = json.load(response)["jobs"]["leader"]
+    return None if leader is None else int(leader.rsplit(":", 1)[1])
 
 
 def serving_pid(server_port: int, client_port: int, pids: Iterable[int]) -> int | None:

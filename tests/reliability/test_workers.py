@@ -2,8 +2,8 @@
 move to another within seconds when that one is SIGKILLed; identical batches posted at once through
 many connections are stored once; every worker serves HTTP and the live WebSocket.
 
-Processes are found through /proc: the workers are the master's children, the jobs' leader is the
-holder of the lock file's ``flock`` (/proc/locks), a connection's worker owns its server socket.
+Processes are found through /proc (the workers are the master's children, a connection's worker owns
+its server socket) and the jobs' leader through ``/health`` (``jobs.leader``).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from metrics_app.storage.status import JOB_RUNS
 from ..server import ROOT, GunicornServer
 from .crash import tail_env
 from .helpers import (JsonlAppender, assert_counters_match, assert_lines_exactly_once, batch, children,
-                      engine_for, flock_holder, post, serving_pid, stored_ms, tailed_offset, wait_until)
+                      engine_for, jobs_leader, post, serving_pid, stored_ms, tailed_offset, wait_until)
 
 pytestmark = pytest.mark.slow
 
@@ -78,38 +78,37 @@ def job_run_ms(engine) -> int:
 
 
 def test_jobs_run_once_and_move_when_the_leader_is_killed(tmp_path, database_url, engine):
-    lock = tmp_path / "jobs.lock"
     appender = JsonlAppender(tmp_path / "ws_out.jsonl").start()
     server = jobs_server(tmp_path, database_url).start()
     try:
-        wait_until(lambda: len(recorded_times(engine)) >= 6, 60, "six recorded instants")
-        workers = wait_until(lambda: len(children(server.process.pid)) == WORKERS and children(server.process.pid),
-                             30, "four workers")
-        leader = flock_holder(lock)
-        assert leader in workers
-        assert server.read_log().count(LEADS) == 1 and f"process {leader} {LEADS}" in server.read_log()
-        assert_one_recorder(engine)
-        retention_ran = wait_until(lambda: job_run_ms(engine), 30, "a retention run")
-        wait_until(lambda: job_run_ms(engine) > retention_ran, 30, "retention to run again")
+        try:
+            wait_until(lambda: len(recorded_times(engine)) >= 6, 60, "six recorded instants")
+            workers = wait_until(lambda: len(children(server.process.pid)) == WORKERS and
+                                 children(server.process.pid), 30, "four workers")
+            leader = jobs_leader(server)
+            assert leader in workers
+            assert server.read_log().count(LEADS) == 1 and f"process {leader} {LEADS}" in server.read_log()
+            assert_one_recorder(engine)
+            retention_ran = wait_until(lambda: job_run_ms(engine), 30, "a retention run")
+            wait_until(lambda: job_run_ms(engine) > retention_ran, 30, "retention to run again")
 
-        killed_at = time.monotonic()
-        os.kill(leader, signal.SIGKILL)
-        successor = wait_until(lambda: flock_holder(lock) not in (None, leader) and flock_holder(lock), 30,
-                               "another worker to take the lock")
-        takeover = time.monotonic() - killed_at
-        print(f"leader {leader} killed; {successor} took over in {takeover:.2f} s")
-        assert takeover < 10 and successor != leader and successor in children(server.process.pid) + workers
-        committed, recorded = tailed_offset(engine), len(recorded_times(engine))
-        wait_until(lambda: tailed_offset(engine) > committed, 30, "the tail to continue under the new leader")
-        wait_until(lambda: len(recorded_times(engine)) >= recorded + 3, 30, "recording to continue")
-        assert server.read_log().count(LEADS) == 2
-    finally:
-        lines = appender.stop()
-    try:
+            killed_at = time.monotonic()
+            os.kill(leader, signal.SIGKILL)
+            successor = wait_until(lambda: jobs_leader(server) not in (None, leader) and jobs_leader(server), 30,
+                                   "another worker to take the lead")
+            takeover = time.monotonic() - killed_at
+            print(f"leader {leader} killed; {successor} took over in {takeover:.2f} s")
+            assert takeover < 10 and successor != leader and successor in children(server.process.pid) + workers
+            committed, recorded = tailed_offset(engine), len(recorded_times(engine))
+            wait_until(lambda: tailed_offset(engine) > committed, 30, "the tail to continue under the new leader")
+            wait_until(lambda: len(recorded_times(engine)) >= recorded + 3, 30, "recording to continue")
+            assert server.read_log().count(LEADS) == 2
+        finally:
+            lines = appender.stop()
         assert_lines_exactly_once(engine, tmp_path / "ws_out.jsonl", lines)
         assert_counters_match(engine, "rec-host")
     finally:
-        server.stop()
+        server.stop()  # a server left running would go on writing into the next tests' database
 
 
 @pytest.fixture(scope="module")

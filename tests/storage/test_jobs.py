@@ -1,4 +1,4 @@
-"""Background jobs run in one process only (flock leader) and are never started by create_app."""
+"""Background jobs run in one process only (the leader) and are never started by create_app."""
 from __future__ import annotations
 
 import threading
@@ -6,18 +6,19 @@ import threading
 import orjson
 
 from metrics_app import create_app
-from metrics_app.jobs import EXTENSION_KEY, LeaderLock, default_lock_path
+from metrics_app.jobs import EXTENSION_KEY, default_lock_path
+from metrics_app.leadership import FlockLeadership
 
 from ..dbsetup import config_for, dispose
 from ..ingest.records import utilization
 
 
 def test_only_one_leader_until_it_lets_go(tmp_path):
-    first, second = LeaderLock(str(tmp_path / "j.lock")), LeaderLock(str(tmp_path / "j.lock"))
-    assert first.acquire() and first.acquire()
-    assert not second.acquire()
+    first, second = FlockLeadership(str(tmp_path / "j.lock")), FlockLeadership(str(tmp_path / "j.lock"))
+    assert first.poll() and first.poll()
+    assert not second.poll()
     first.release()
-    assert second.acquire()
+    assert second.poll()
     second.release()
 
 
@@ -50,7 +51,8 @@ def test_a_leader_tick_runs_the_tailers(app, tmp_path):
     from metrics_app.jobs import BackgroundJobs
 
     jobs = BackgroundJobs(app)
-    jobs._as_leader(jobs._poll_tailers)()
+    assert jobs.leader.poll()
+    jobs._as_leader(60, jobs._poll_tailers)()
     assert jobs.tailers[0].records_ok == 4
     jobs.stop()
 
@@ -65,7 +67,7 @@ def test_started_jobs_run_retention_and_report_it(app, client, tmp_path):
     jobs.start()
     try:
         deadline = time.monotonic() + 10
-        while (retention := client.get("/health").get_json()["jobs"]["retention"])["status"] == "not_run_yet" \
+        while (retention := client.get("/health").get_json()["jobs"]["runs"]["retention"])["status"] == "not_run_yet" \
                 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert retention["status"] == "ok" and retention["last_success"].endswith("Z")

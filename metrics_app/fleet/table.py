@@ -1,0 +1,184 @@
+"""The fleet's live state in one process: the latest record per (host, GPU, metric) and the recent
+change frames that ``/ws/fleet`` handlers read.
+
+Committed batches are applied at once (``GET /fleet`` and new clients see them) and gathered until
+``flush`` turns everything applied since the previous flush into one ``Frame``: the newest record
+per key, each serialized once, joined once. So a client without a filter is sent the very same text
+as every other, the way ``/ws/metrics`` shares its snapshot frame, and the number of sends per
+client is bounded by the flush rate, not by the commit rate (one frame per commit cost every client
+a frame encode and a send per batch). A handler remembers the ``seq`` it last sent: a slow one that missed several frames
+gets them merged newest-per-key, and one that fell off the ring gets the table itself.
+
+Thread safety: ``apply`` and ``flush`` may run on any thread; every mutation and every read of the
+ring happens under one ``Condition``, and waiting handlers are woken through it.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import orjson
+
+from ..storage.kinds import KINDS, KINDS_BY_CODE, NO_PID
+from ..storage.timefmt import iso_utc
+from ..storage.writer import Row
+
+#: (hostname, gpu_index, metric code, pid): a process record is one row per process of a GPU.
+Key = tuple[str, int, int, int]
+PROCESS = KINDS["process"].code
+#: How strongly a host's interval estimate follows the newest gap between two of its records.
+_INTERVAL_WEIGHT = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    key: Key
+    ts_ms: int
+    record: dict[str, Any]
+    #: ``record`` as JSON text, serialized once when it arrived.
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    seq: int
+    entries: tuple[Entry, ...]
+    #: The whole ``update`` message for a client without a filter.
+    text: str
+
+
+def to_record(row: Row) -> dict[str, Any]:
+    """A stored row back in the crawler-ingest API's record shape (what ``POST /metrics`` takes);
+    a record sent without a hostname is stored under '' and shown as null, as on the history side."""
+    kind = KINDS_BY_CODE[row.metric]
+    record: dict[str, Any] = {"timestamp": iso_utc(row.ts_ms), "hostname": row.hostname or None,
+                              "gpuIndex": row.gpu_index, "gpuId": row.gpu_uuid, "gpuName": row.gpu_name,
+                              "metric": kind.name}
+    record.update(zip(kind.fields, (row.v1, row.v2, row.v3)))
+    if row.pid != NO_PID:
+        record["pid"] = row.pid
+    return record
+
+
+def message(kind: str, texts: Iterable[str]) -> str:
+    return f'{{"type":"{kind}","records":[{",".join(texts)}]}}'
+
+
+@dataclass(slots=True)
+class _Span:
+    """One key's records in one batch: the newest, how many, and the oldest time."""
+
+    row: Row
+    oldest_ms: int
+    count: int = 1
+
+
+@dataclass(slots=True)
+class _Host:
+    #: Smoothed gap between two records of the same key, in ms; None until one key has repeated.
+    interval_ms: float | None = None
+
+
+class FleetTable:
+    """``forget_processes_ms``: a process not reported for that long has ended; its entry goes (pids
+    churn with every job, so keeping them would grow the table for ever)."""
+
+    def __init__(self, ring_frames: int = 512, forget_processes_ms: float = 300_000) -> None:
+        self.forget_processes_ms = forget_processes_ms
+        self._latest: dict[Key, Entry] = {}
+        self._hosts: dict[str, _Host] = {}
+        self._frames: deque[Frame] = deque(maxlen=ring_frames)
+        self._pending: dict[Key, Entry] = {}
+        self._cond = threading.Condition()
+        #: Set while applied entries wait for ``flush``.
+        self.has_pending = threading.Event()
+        self._seq = 0
+
+    def apply(self, rows: Sequence[Row]) -> int:
+        """Keep what is newer than the table (by record time, so a replayed or imported old batch
+        changes nothing) until the next ``flush``; returns how many keys changed."""
+        fresh: dict[Key, _Span] = {}
+        for row in rows:
+            key = (row.hostname, row.gpu_index, row.metric, row.pid)
+            span = fresh.get(key)
+            if span is None:
+                fresh[key] = _Span(row, row.ts_ms)
+                continue
+            span.count += 1
+            span.oldest_ms = min(span.oldest_ms, row.ts_ms)
+            if row.ts_ms > span.row.ts_ms:
+                span.row = row
+        with self._cond:
+            changed = 0
+            for key, span in fresh.items():
+                row, old = span.row, self._latest.get(key)
+                if old is not None and row.ts_ms <= old.ts_ms:
+                    continue
+                record = to_record(row)
+                entry = Entry(key, row.ts_ms, record, orjson.dumps(record).decode())
+                self._latest[key] = self._pending[key] = entry
+                self._learn_interval(key, old, span)
+                changed += 1
+            if changed:
+                self.has_pending.set()
+            return changed
+
+    def forget_ended_processes(self, now_ms: int) -> int:
+        cutoff = now_ms - self.forget_processes_ms
+        with self._cond:
+            ended = [key for key, entry in self._latest.items() if key[2] == PROCESS and entry.ts_ms < cutoff]
+            for key in ended:
+                del self._latest[key]
+                self._pending.pop(key, None)
+        return len(ended)
+
+    def flush(self) -> Frame | None:
+        """One frame of what changed since the last flush; wakes every waiting handler."""
+        with self._cond:
+            self.has_pending.clear()
+            if not self._pending:
+                return None
+            entries, self._pending = tuple(self._pending.values()), {}
+            self._seq += 1
+            frame = Frame(self._seq, entries, message("update", (e.text for e in entries)))
+            self._frames.append(frame)
+            self._cond.notify_all()
+            return frame
+
+    def _learn_interval(self, key: Key, old: Entry | None, span: "_Span") -> None:
+        """From the gaps inside a batch (an agent sending its spool) and since the previous record."""
+        host = self._hosts.setdefault(key[0], _Host())
+        if span.count > 1:
+            self._feed(host, (span.row.ts_ms - span.oldest_ms) / (span.count - 1))
+        elif old is not None and span.oldest_ms > old.ts_ms:
+            self._feed(host, span.oldest_ms - old.ts_ms)
+
+    @staticmethod
+    def _feed(host: "_Host", gap_ms: float) -> None:
+        if gap_ms > 0:
+            host.interval_ms = gap_ms if host.interval_ms is None else (
+                (1 - _INTERVAL_WEIGHT) * host.interval_ms + _INTERVAL_WEIGHT * gap_ms)
+
+    def snapshot(self, keep: Callable[[Entry], bool]) -> tuple[int, list[Entry]]:
+        """The current seq and every latest entry ``keep`` accepts, in key order."""
+        with self._cond:
+            seq, entries = self._seq, [e for e in self._latest.values() if keep(e)]
+        entries.sort(key=lambda e: e.key)
+        return seq, entries
+
+    def host_intervals(self) -> dict[str, float | None]:
+        with self._cond:
+            return {name: host.interval_ms for name, host in self._hosts.items()}
+
+    def wait_after(self, seq: int, timeout: float) -> list[Frame] | None:
+        """Frames newer than ``seq``, oldest first, once there is one (``[]`` on timeout); None when
+        some of them already left the ring (the caller resends from the table)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._seq > seq, timeout):
+                return []
+            frames, missed = self._frames, self._seq - seq
+            if missed > len(frames):
+                return None
+            return [frames[-i] for i in range(missed, 0, -1)]  # deque indexing is cheap near its ends

@@ -1,0 +1,91 @@
+"""The per-process fleet table: newest record per key, shared frames, coalescing for slow readers."""
+from __future__ import annotations
+
+import threading
+
+from metrics_app.fleet.table import FleetTable
+from metrics_app.storage.writer import Row
+
+
+def row(ts_ms: int, host: str = "h", gpu: int = 0, metric: int = 2, pid: int = -1, value: float = 1.0) -> Row:
+    return Row(host, gpu, "GPU-x", "H100", metric, ts_ms, pid, value, None, None)
+
+
+def publish(table: FleetTable, rows: list[Row]):
+    table.apply(rows)
+    return table.flush()
+
+
+def test_newer_record_replaces_older_and_older_is_ignored():
+    table = FleetTable()
+    publish(table, [row(2000, value=5.0)])
+    assert table.apply([row(1000, value=9.0)]) == 0  # a replayed old batch changes nothing
+    assert table.flush() is None
+    _seq, entries = table.snapshot(lambda e: True)
+    assert [e.record["gpuPercent"] for e in entries] == [5.0]
+    assert entries[0].record["timestamp"] == "1970-01-01T00:00:02.000Z"
+
+
+def test_one_flush_is_one_frame_holding_the_newest_per_key_of_every_batch_since():
+    table = FleetTable()
+    table.apply([row(1000, value=1.0), row(3000, value=3.0), row(2000, value=2.0)])
+    table.apply([row(1000, gpu=1)])
+    table.apply([row(4000, value=4.0)])
+    assert table.has_pending.is_set()
+    frame = table.flush()
+    assert frame.seq == 1 and len(frame.entries) == 2 and not table.has_pending.is_set()
+    assert '"gpuPercent":4.0' in frame.text and frame.text.startswith('{"type":"update","records":[')
+    assert table.flush() is None
+
+
+def test_processes_are_kept_per_pid():
+    table = FleetTable()
+    publish(table, [row(1000, metric=6, pid=1), row(1000, metric=6, pid=2)])
+    _seq, entries = table.snapshot(lambda e: True)
+    assert sorted(e.record["pid"] for e in entries) == [1, 2]
+
+
+def test_reader_gets_every_missed_frame_or_none_once_the_ring_moved_on():
+    table = FleetTable(ring_frames=3)
+    for ts in (1000, 2000, 3000):
+        publish(table, [row(ts)])
+    assert [f.seq for f in table.wait_after(1, 0.0)] == [2, 3]
+    publish(table, [row(4000)])
+    assert table.wait_after(0, 0.0) is None  # frame 1 has left the ring: resend from the table
+    assert table.wait_after(4, 0.05) == []
+
+
+def test_a_waiting_reader_is_woken_by_a_batch_from_another_thread():
+    table = FleetTable()
+    timer = threading.Timer(0.1, publish, args=(table, [row(1000)]))
+    timer.start()
+    frames = table.wait_after(0, 5.0)
+    timer.join()
+    assert [f.seq for f in frames] == [1]
+
+
+def test_host_interval_is_learned_from_repeated_keys():
+    table = FleetTable()
+    for ts in (0, 1000, 2000, 3000):
+        publish(table, [row(ts), row(ts, metric=3)])
+    assert table.host_intervals() == {"h": 1000.0}
+
+
+def test_ended_processes_are_forgotten_other_metrics_are_kept():
+    table = FleetTable(forget_processes_ms=60_000)
+    publish(table, [row(1_000, metric=6, pid=1), row(100_000, metric=6, pid=2), row(1_000)])
+    assert table.forget_ended_processes(now_ms=120_000) == 1
+    _seq, entries = table.snapshot(lambda e: True)
+    assert sorted(e.key[2:] for e in entries) == [(2, -1), (6, 2)]
+
+
+def test_a_slow_reader_gets_the_newest_per_key_of_the_frames_it_missed_and_only_its_filter():
+    from metrics_app.fleet.filters import FleetFilter
+    from metrics_app.fleet.views import _coalesced
+
+    table = FleetTable()
+    publish(table, [row(1000, value=1.0), row(1000, host="other")])
+    publish(table, [row(2000, value=2.0)])
+    frames = table.wait_after(0, 0.0)
+    entries = _coalesced(frames, FleetFilter(hostnames=frozenset({"h"})))
+    assert [(e.key[0], e.record["gpuPercent"]) for e in entries] == [("h", 2.0)]
