@@ -74,6 +74,7 @@ class GunicornServer:
                 return self
             except OSError:
                 time.sleep(0.1)
+        self.stop(signal.SIGKILL)  # a server that never answered must not outlive the test
         raise RuntimeError(f"gunicorn did not answer: {self.read_log()}")
 
     def read_log(self) -> str:
