@@ -45,8 +45,8 @@ def build_spec(record_schemas: dict[str, type[LabelsSchema]],
     spec = APISpec(
         title="GPU metrics service", version=service.VERSION, openapi_version=OPENAPI_VERSION,
         plugins=[plugin],
-        info={"description": "Live metrics of this host's GPUs (seed 000) and the queryable history of "
-                             "records sent by crawlers on other machines (seed 003). Every error is "
+        info={"description": "Live metrics of this host's GPUs (the live-metrics API) and the queryable history of "
+                             "records sent by crawlers on other machines (the crawler-ingest API). Every error is "
                              '`{"error", "message", "details"}`.'},
         tags=[{"name": "service"}, {"name": "live", "description": "This host, sampled in-process"},
               {"name": "history", "description": "Crawler records: ingest and queries"},

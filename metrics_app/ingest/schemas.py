@@ -164,7 +164,7 @@ def _pid() -> StrictNumber:
     return _number(0, MAX_PID, integer=True, required=False)
 
 
-#: Each kind's own fields with their units' sane ranges (field names are the seed's); ``pid`` and
+#: Each kind's own fields with their units' sane ranges (field names are the crawler-ingest API's); ``pid`` and
 #: ``name`` are a process's own columns, every other field is a value column of its kind.
 KIND_FIELDS: dict[str, dict[str, fields.Field]] = {
     "memory": {"totalMiB": _mib(), "usedMiB": _mib(), "freeMiB": _mib()},

@@ -1,4 +1,4 @@
-"""JSONL file ingestion (the seed's ws_out.jsonl / msg_out.jsonl): one JSON record per line.
+"""JSONL file ingestion (the crawler's ws_out.jsonl / msg_out.jsonl): one JSON record per line.
 
 Exactly-once across restarts: the byte offset after the last complete line read is written in the
 same transaction as that line's records, so a crash either keeps both or neither. Other rules:
@@ -26,7 +26,7 @@ from .validation import load_batch
 
 log = logging.getLogger(__name__)
 
-#: Bytes read per transaction: about 8,000 seed records, a batch the writer handles in ~100 ms.
+#: Bytes read per transaction: about 8,000 records, a batch the writer handles in ~100 ms.
 CHUNK_BYTES = 1 << 20
 
 
