@@ -17,10 +17,10 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import ApiError
 from ..storage.status import TAILERS, now_ms
 from ..storage.write_queue import WriteQueue
 from ..storage.writer import Row, dialect_insert
+from .problems import InvalidBatch, describe
 from .service import parse_json
 from .validation import load_batch
 
@@ -99,9 +99,8 @@ class FileTailer:
             try:
                 rows.extend(load_batch(parse_json(text), self.max_batch))
                 self.records_ok += 1
-            except ApiError as exc:
-                first = exc.details[0] if isinstance(exc.details, list) and exc.details else exc.details
-                reason = f"{exc.message} {first or ''}".strip()
+            except InvalidBatch as exc:
+                reason = describe(exc)
                 self.malformed += 1
                 self.last_error = f"line {self.line_no}: {reason}"
                 log.warning("tailer %s: %s line %d is malformed and was skipped: %s",

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import orjson
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import UnsupportedMediaType
 
-from ..errors import ApiError
 from ..extensions import sock
 from ..jsonio import json_response
+from .problems import InvalidBatch
 from .service import ingest_payload, parse_json
 
 bp = Blueprint("ingest", __name__)
@@ -25,7 +26,7 @@ def _is_json_mimetype(mimetype: str) -> bool:
 def post_metrics() -> Response:
     mimetype = request.mimetype
     if mimetype and not _is_json_mimetype(mimetype):
-        raise ApiError(415, "unsupported_media_type", f"Send application/json, not {mimetype}.")
+        raise UnsupportedMediaType(f"Send application/json, not {mimetype}.")
     result = ingest_payload(parse_json(request.get_data(cache=False)))
     return json_response(result.as_dict(), 201)
 
@@ -37,6 +38,6 @@ def ws_ingest(ws) -> None:
         message = ws.receive()
         try:
             frame = {"type": "ack", **ingest_payload(parse_json(message)).as_dict()}
-        except ApiError as exc:
-            frame = {"type": "error", "error": exc.error, "message": exc.message, "details": exc.details}
+        except InvalidBatch as exc:
+            frame = {"type": "error", "error": exc.code, "message": exc.message, "details": exc.details}
         ws.send(orjson.dumps(frame).decode())
