@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import ContainsNoneOf, Length, OneOf, Range
 
 from ..storage.kinds import KINDS
-from ..storage.timefmt import MAX_MS, MIN_MS
+from ..storage.timefmt import EPOCH, MAX_MS, MIN_MS, ONE_MS
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-ONE_MS = timedelta(milliseconds=1)
 #: 1 PiB in MiB: far above any GPU, low enough to catch unit mistakes (bytes sent as MiB).
 MAX_MIB = 1024.0 ** 3
 MAX_MHZ = 100_000.0

@@ -25,10 +25,10 @@ def metrics_stream(ws: Server) -> None:
         # Safe only with pings on: the reader thread then waits with select() and never hits this
         # timeout on an idle-but-healthy connection; only our blocked send() does.
         ws.sock.settimeout(config["WS_SEND_TIMEOUT_SEC"])
-    wait = max(2 * config["SAMPLE_INTERVAL_SEC"], 1.0)
+    wait = state.frame_wait_sec
     seq = 0
     try:
-        frame = state.latest(wait_sec=wait if state.started else 0.0)
+        frame = state.first_frame()
         while ws.connected:
             if frame is not None:
                 ws.send(frame.text)

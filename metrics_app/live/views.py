@@ -15,14 +15,9 @@ from ..websocket import EXTENSION_KEY as WEBSOCKET_SLOTS
 from . import bp
 
 
-def _first_frame_wait() -> float:
-    """A request that arrives before the first tick (server just started) waits for it briefly."""
-    return 2 * current_app.config["SAMPLE_INTERVAL_SEC"] if hub.state().started else 0.0
-
-
 @bp.get("/api/metrics")
 def latest_metrics() -> Response:
-    frame = hub.state().latest(wait_sec=_first_frame_wait())
+    frame = hub.state().first_frame()
     if frame is None:
         return error_response(503, "no_sample_yet", "The sampler has not produced a snapshot yet; retry shortly.")
     return raw_json_response(frame.text)

@@ -112,3 +112,15 @@ def test_start_publishes_a_first_frame_immediately_and_keeps_ticking():
         assert hub.health()["sampler"]["running"] is True
     finally:
         hub.stop()
+
+
+def test_readers_wait_two_intervals_for_a_frame_but_never_under_a_second():
+    assert HubState([], interval_sec=3.0, history_seconds=10).frame_wait_sec == 6.0
+    assert HubState([], interval_sec=0.1, history_seconds=10).frame_wait_sec == 1.0
+
+
+def test_first_frame_does_not_wait_on_a_sampler_that_never_started():
+    hub = make_hub(StaticSource("host", HOST_FRAGMENT))
+    assert hub.first_frame() is None  # returns at once: nothing will tick
+    hub.tick()
+    assert hub.first_frame() is not None
