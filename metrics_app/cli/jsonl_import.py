@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
 from ..ingest.problems import InvalidBatch, describe
-from ..ingest.service import parse_json
+from ..ingest.batches import parse_json
 from ..ingest.validation import load_batch
 from ..storage.write_queue import WriteQueue
 from ..storage.writer import Row

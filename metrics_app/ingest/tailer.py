@@ -21,7 +21,7 @@ from ..storage.status import TAILERS, now_ms
 from ..storage.write_queue import WriteQueue
 from ..storage.writer import Row, dialect_insert
 from .problems import InvalidBatch, describe
-from .service import parse_json
+from .batches import parse_json
 from .validation import load_batch
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class FileTailer:
         self.name, self.path, self.max_batch, self.chunk_bytes = name, path, max_batch, chunk_bytes
         self._file: BinaryIO | None = None
         self._loaded = False
-        self.inode = self.offset = self.line_no = self.records_ok = self.malformed = 0
+        self.inode = self.offset = self.line_no = self.lines_ok = self.malformed = 0
         self.last_error: str | None = None
 
     def close(self) -> None:
@@ -71,7 +71,7 @@ class FileTailer:
             row = conn.execute(select(TAILERS).where(TAILERS.c.name == self.name)).first()
         if row is not None and row.path == self.path:
             self.inode, self.offset, self.line_no = row.inode, row.offset, row.line_no
-            self.records_ok, self.malformed, self.last_error = row.lines_ok, row.lines_malformed, row.last_error
+            self.lines_ok, self.malformed, self.last_error = row.lines_ok, row.lines_malformed, row.last_error
         self._loaded = True
 
     def _restart_at_top(self, inode: int) -> None:
@@ -98,7 +98,7 @@ class FileTailer:
                 continue
             try:
                 rows.extend(load_batch(parse_json(text), self.max_batch))
-                self.records_ok += 1
+                self.lines_ok += 1
             except InvalidBatch as exc:
                 reason = describe(exc)
                 self.malformed += 1
@@ -117,13 +117,13 @@ class FileTailer:
             if end == 0:  # nothing new, or a partial last line still being written
                 self._file.seek(self.offset)
                 return stored
-            before = (self.line_no, self.records_ok, self.malformed, self.last_error)
+            before = (self.line_no, self.lines_ok, self.malformed, self.last_error)
             rows = self._parse(data[:end].split(b"\n")[:-1])
             try:
                 offset = self.offset + end
                 stored += writer.submit(rows, on_commit_tx=lambda conn: self._save(conn, offset)).saved
             except Exception:
-                self.line_no, self.records_ok, self.malformed, self.last_error = before
+                self.line_no, self.lines_ok, self.malformed, self.last_error = before
                 self._file.seek(self.offset)
                 raise
             self.offset += end
@@ -131,7 +131,7 @@ class FileTailer:
 
     def _save(self, conn: Connection, offset: int) -> None:
         values = {"path": self.path, "inode": self.inode, "offset": offset, "line_no": self.line_no,
-                  "lines_ok": self.records_ok, "lines_malformed": self.malformed,
+                  "lines_ok": self.lines_ok, "lines_malformed": self.malformed,
                   "last_error": None if self.last_error is None else self.last_error[:1000], "updated_ms": now_ms()}
         stmt = dialect_insert(conn, TAILERS).values(name=self.name, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))

@@ -13,7 +13,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from ..extensions import sock
 from ..jsonio import json_response
 from .problems import InvalidBatch
-from .service import ingest_payload, parse_json
+from .batches import ingest_payload, parse_json
 
 bp = Blueprint("ingest", __name__)
 

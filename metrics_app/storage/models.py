@@ -129,8 +129,8 @@ class SeriesTotal(_ValueStats, db.Model):
 class TailerOffset(db.Model):
     """Where a JSONL tailer stopped, written in the same transaction as the records it read.
 
-    ``inode``/``size`` identify the file so a rotation (new inode) or truncation (size below offset)
-    restarts from the top instead of skipping or re-reading lines.
+    ``inode`` and ``offset`` tell a rotation (another inode) or a truncation (the file now shorter than
+    ``offset``) from growth, so either restarts from the top instead of skipping or re-reading lines.
     """
 
     __tablename__ = "tailer_offsets"

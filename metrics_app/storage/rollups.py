@@ -41,7 +41,7 @@ def least_greatest(postgresql: bool) -> tuple[str, str]:
     return ("least", "greatest") if postgresql else ("min", "max")
 
 
-def aggregate(rows: Iterable[Sequence[Any]], cuts: Cutoffs) -> tuple[Counter, dict[Table, list[list[Any]]]]:
+def rollup_stats(rows: Iterable[Sequence[Any]], cuts: Cutoffs) -> tuple[Counter, dict[Table, list[list[Any]]]]:
     """From stored (series_id, metric, ts_ms, pid, v1, v2, v3, name) rows: raw records per series, and
     the stat rows to merge into each table, in key order. Minutes go to ``rollups_1m`` while that tier
     covers them, hours always, totals only from raw-backed minutes (what /stats describes).
@@ -134,7 +134,7 @@ def _merge_sql(table: Table, rows: int, postgresql: bool) -> str:
 
 
 def merge_stats(conn: Connection, merges: dict[Table, list[list[Any]]]) -> None:
-    """Add stat rows from ``aggregate`` to their tables, always in the order minutes, hours, totals:
+    """Add stat rows from ``rollup_stats`` to their tables, always in the order minutes, hours, totals:
     every writer takes row locks in the same order (no PostgreSQL deadlocks)."""
     postgresql = conn.dialect.name == "postgresql"
     cursor = conn.connection.driver_connection.cursor()

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from .models import GpuSeries, Record, identity_key
-from .rollups import aggregate, least_greatest, merge_stats, values_list
+from .rollups import least_greatest, merge_stats, rollup_stats, values_list
 from .tiers import Cutoffs, retention_for
 
 SERIES: Table = GpuSeries.__table__
@@ -267,7 +267,7 @@ def _store(conn: Connection, rows: Sequence[Row]) -> tuple[StoreResult, set[Natu
     span = _summarize([*raw, *old], raw_keys + old_keys) if old else _summarize(raw, raw_keys)
     ids = _series_ids(conn, span)
     new = _insert_records(conn, raw, raw_keys, ids)
-    per_series, merges = aggregate([*new, *_values(old, old_keys, ids)] if old else new, cuts)
+    per_series, merges = rollup_stats([*new, *_values(old, old_keys, ids)] if old else new, cuts)
     raw_span = _summarize(raw, raw_keys) if old else span
     for key, entry in raw_span.items():
         entry.new = per_series[ids[key]]

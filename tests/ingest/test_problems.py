@@ -3,7 +3,7 @@ import pytest
 
 from metrics_app.errors import ApiError
 from metrics_app.ingest.problems import InvalidJson, InvalidRecords, NotRecords, describe
-from metrics_app.ingest.service import parse_json
+from metrics_app.ingest.batches import parse_json
 from metrics_app.ingest.tailer import FileTailer
 from metrics_app.ingest.validation import load_batch
 from metrics_app.storage import write_queue

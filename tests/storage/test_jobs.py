@@ -53,7 +53,7 @@ def test_a_leader_tick_runs_the_tailers(app, tmp_path):
     jobs = BackgroundJobs(app)
     assert jobs.leader.poll()
     jobs._as_leader(60, jobs._poll_tailers)()
-    assert jobs.tailers[0].records_ok == 4
+    assert jobs.tailers[0].lines_ok == 4
     jobs.stop()
 
 
