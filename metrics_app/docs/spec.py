@@ -71,7 +71,7 @@ def document_auth(document: dict[str, Any], app: Flask) -> dict[str, Any]:
     """Marks the operations this deployment's tokens protect (none without INGEST_TOKEN/READ_TOKEN),
     so Swagger UI offers a token and clients see the 401 before they meet it."""
     protected = {(rule.rule, method.lower()) for rule in app.url_map.iter_rules() for method in rule.methods
-                 if (setting := token_setting(rule.endpoint)) and app.config[setting]}
+                 if (setting := token_setting(rule.endpoint, app)) and app.config[setting]}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             if (path, method) in protected:

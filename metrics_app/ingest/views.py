@@ -10,6 +10,7 @@ import orjson
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import UnsupportedMediaType
 
+from ..auth_groups import INGEST, requires
 from ..extensions import sock
 from ..jsonio import json_response
 from .problems import InvalidBatch
@@ -23,6 +24,7 @@ def _is_json_mimetype(mimetype: str) -> bool:
 
 
 @bp.post("/metrics")
+@requires(INGEST)
 def post_metrics() -> Response:
     mimetype = request.mimetype
     if mimetype and not _is_json_mimetype(mimetype):
@@ -32,6 +34,7 @@ def post_metrics() -> Response:
 
 
 @sock.route("/ws/ingest", bp=bp)
+@requires(INGEST)
 def ws_ingest(ws) -> None:
     """Each message is one batch; a bad message gets an error frame and the socket stays open."""
     while True:

@@ -6,6 +6,7 @@ import logging
 from flask import current_app
 from simple_websocket import ConnectionClosed, Server
 
+from ..auth_groups import READ, requires
 from ..extensions import hub, sock
 from . import bp
 
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 
 
 @sock.route("/ws/metrics", bp=bp)
+@requires(READ, token_in_query=True)
 def metrics_stream(ws: Server) -> None:
     """Send the latest snapshot at once, then each new one.
 

@@ -6,6 +6,7 @@ import math
 from flask import Response, current_app, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..auth_groups import READ, open_route, requires
 from ..errors import ApiError, error_response
 from ..extensions import db, hub
 from ..job_status import failing
@@ -16,6 +17,7 @@ from . import bp
 
 
 @bp.get("/api/metrics")
+@requires(READ)
 def latest_metrics() -> Response:
     frame = hub.state().first_frame()
     if frame is None:
@@ -24,6 +26,7 @@ def latest_metrics() -> Response:
 
 
 @bp.get("/api/metrics/history")
+@requires(READ)
 def metrics_history() -> Response:
     limit = current_app.config["HISTORY_SECONDS"]
     raw = request.args.get("seconds", str(limit))
@@ -39,6 +42,7 @@ def metrics_history() -> Response:
 
 
 @bp.get("/api/health")
+@open_route
 def health() -> Response:
     """The samplers' health, and the background jobs': one that keeps failing makes it ``degraded``.
     The jobs' record is in the database; without one, ``jobs`` is null and the samplers decide."""
@@ -56,6 +60,7 @@ def health() -> Response:
 
 
 @bp.get("/ws/metrics")
+@requires(READ)
 def metrics_stream_plain_get() -> Response:
     return error_response(
         426, "websocket_required",
@@ -66,5 +71,6 @@ def metrics_stream_plain_get() -> Response:
 
 
 @bp.get("/test_websocket.html")
+@open_route
 def websocket_test_page() -> str:
     return render_template("test_websocket.html")

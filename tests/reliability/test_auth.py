@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 
 from metrics_app.agent.client import IngestClient, Outcome
 from metrics_app.auth import token_matches
+from metrics_app.auth_groups import INGEST, declared_group, requires
 
 from ..ingest.records import INGEST_EXAMPLES, utilization
 from ..live.conftest import live  # noqa: F401 - a ticked hub, so the live reads answer 200
@@ -188,3 +189,22 @@ def test_the_api_document_marks_what_the_tokens_protect(secured, client):
 
 def test_without_tokens_the_document_has_no_security(app, client):
     assert "securitySchemes" not in client.get("/openapi.json").get_json()["components"]
+
+
+def undeclared_routes(app) -> list[str]:
+    return sorted(rule.rule for rule in app.url_map.iter_rules() if declared_group(rule.endpoint, app) is None)
+
+
+def test_every_route_declares_its_token_group(app):
+    assert undeclared_routes(app) == []
+
+
+def test_a_route_that_declares_nothing_is_found_and_still_needs_the_read_token(app):
+    app.add_url_rule("/forgotten", "forgotten", lambda: "private")
+    app.add_url_rule("/declared", "declared", requires(INGEST)(lambda: "written"))
+    assert undeclared_routes(app) == ["/forgotten"]
+    app.config.update(READ_TOKEN=READ_TOKENS, INGEST_TOKEN=INGEST_TOKENS)
+    assert app.test_client().get("/forgotten").status_code == 401
+    assert app.test_client().get("/forgotten", headers=bearer(READ_TOKENS[0])).status_code == 200
+    assert app.test_client().get("/declared", headers=bearer(READ_TOKENS[0])).status_code == 401
+    assert app.test_client().get("/declared", headers=bearer(INGEST_TOKENS[0])).status_code == 200
