@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..storage.status import TAILERS, now_ms
 from ..storage.write_queue import WriteQueue
-from ..storage.writer import Row, dialect_insert
+from ..storage.dialect import dialect_insert
+from ..storage.writer import Row
 from .problems import InvalidBatch, describe
 from .batches import parse_json
 from .validation import load_batch

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ..extensions import db
 from .models import JobRun, TailerOffset
 from .timefmt import iso_utc
-from .writer import dialect_insert
+from .dialect import dialect_insert
 
 JOB_RUNS = JobRun.__table__
 TAILERS = TailerOffset.__table__
