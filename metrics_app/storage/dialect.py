@@ -1,5 +1,5 @@
 """The SQLite/PostgreSQL differences the storage SQL depends on, in one place: which database a
-connection speaks to, the INSERT that knows ON CONFLICT, the driver's parameter mark, the
+connection speaks to, a SQLite URL's file, the INSERT that knows ON CONFLICT, the driver's parameter mark, the
 two-argument min/max, and the array casts PostgreSQL's ``unnest`` inserts take. The statements stay
 beside the code that runs them; what differs between the databases is asked of this module."""
 from __future__ import annotations
@@ -9,13 +9,22 @@ from typing import Any
 from sqlalchemy import Column, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.base import PGDialect
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 _PG_DIALECT = PGDialect()
 
 
 def is_postgresql(bind: Connection | Engine) -> bool:
     return bind.dialect.name == "postgresql"
+
+
+def sqlite_file(database_url: str) -> str | None:
+    """The file of a SQLite URL (any driver, query string dropped); None for an in-memory SQLite
+    database or another database."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
 
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
