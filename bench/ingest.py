@@ -1,4 +1,4 @@
-"""Ingest throughput: batches of seed records POSTed from N concurrent keep-alive connections.
+"""Ingest throughput: batches of crawler-ingest API records POSTed from N concurrent keep-alive connections.
 
     GUNICORN_WORKERS=2 PORT=8000 DATABASE_URL=sqlite:////tmp/bench.db venv/bin/gunicorn -c gunicorn.conf.py wsgi:app
     venv/bin/python bench/ingest.py --url http://127.0.0.1:8000 --connections 4 --records 200000

@@ -8,7 +8,7 @@ Prints messages/s per client (min/median), p50/p99/max gap between consecutive m
 and, given the gunicorn master's pid, the server's CPU (% of one core, master + workers) and
 resident memory. ``--clients 0`` measures an idle server.
 
-Isolation (issue 6): ``--stall N`` adds N clients that complete the handshake with a tiny receive
+Isolation : ``--stall N`` adds N clients that complete the handshake with a tiny receive
 buffer and then never read; ``--drop N`` adds N clients that vanish abruptly (TCP reset, no close
 frame) halfway through the window. The figures printed are those of the ordinary clients only, so
 a run with and without them shows whether misbehaving clients delay the others.

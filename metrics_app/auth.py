@@ -2,10 +2,12 @@
 metrics. Each is one token or a list (several at once let a token be rotated without downtime); an
 empty one leaves its group open, as before auth existed.
 
-Every endpoint's group is decided here and nowhere else. Reads are the default, so a route added
-later is protected as soon as ``READ_TOKEN`` is set; only the endpoints named open stay reachable:
-health checks (load balancers carry no token), the API documents (they describe how to authenticate
-and hold no data), and page shells whose data comes from protected endpoints.
+Every view declares its group where it is defined (auth_groups.py): ``@requires(READ)``, ``@requires(INGEST)`` or
+``@open_route``, or its blueprint with ``declare_blueprint`` (so renaming a view cannot move it into
+another group). Open are health checks (load balancers carry no token), the API documents (they
+describe how to authenticate and hold no data), and page shells whose data comes from protected
+endpoints. A route that declares nothing is treated as a read, so it is protected as soon as
+``READ_TOKEN`` is set, and tests/reliability/test_auth.py fails until it declares its group.
 
 A token is sent as ``Authorization: Bearer <token>`` or, as the C++ crawler and its FastAPI backend
 do, as ``X-API-Key: <token>``; both are checked against the same lists in the same way (the Bearer
@@ -20,14 +22,8 @@ from collections.abc import Sequence
 
 from flask import Flask, Response, current_app, request
 
+from .auth_groups import GROUP_SETTINGS, READ, declared_group, token_in_query
 from .errors import error_response
-
-INGEST_ENDPOINTS = frozenset({"ingest.post_metrics", "ingest.ws_ingest"})
-OPEN_ENDPOINTS = frozenset({"live.health", "query.health", "service.service_info", "live.websocket_test_page",
-                            "static"})
-OPEN_BLUEPRINTS = frozenset({"docs"})
-QUERY_TOKEN_ENDPOINTS = frozenset({"live.metrics_stream", "fleet.fleet_stream"})
-
 
 def token_matches(presented: str, tokens: Sequence[str]) -> bool:
     """Compares against every configured token, in constant time each and without stopping at a
@@ -50,13 +46,9 @@ def _presented_token(allow_query: bool) -> str | None:
     return None
 
 
-def token_setting(endpoint: str) -> str | None:
+def token_setting(endpoint: str, app: Flask | None = None) -> str | None:
     """The config key whose tokens ``endpoint`` needs (when non-empty); None for open endpoints."""
-    if endpoint in INGEST_ENDPOINTS:
-        return "INGEST_TOKEN"
-    if endpoint in OPEN_ENDPOINTS or endpoint.partition(".")[0] in OPEN_BLUEPRINTS:
-        return None
-    return "READ_TOKEN"
+    return GROUP_SETTINGS[declared_group(endpoint, app) or READ]
 
 
 def require_token() -> Response | None:
@@ -74,7 +66,7 @@ def token_refusal(endpoint: str) -> Response | None:
     tokens = current_app.config[setting] if setting else []
     if not tokens:
         return None
-    presented = _presented_token(endpoint in QUERY_TOKEN_ENDPOINTS)
+    presented = _presented_token(token_in_query(endpoint))
     if presented is not None and token_matches(presented, tokens):
         return None
     response = error_response(401, "unauthorized", f"This endpoint needs 'Authorization: Bearer <token>' or "

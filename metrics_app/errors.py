@@ -7,10 +7,14 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .ingest.problems import InvalidBatch
 from .jsonio import json_response
 from .storage.write_queue import WriteUnavailable
 
 log = logging.getLogger(__name__)
+
+#: The HTTP status of each way a batch can be refused (ingest/problems.py).
+BATCH_STATUS = {"invalid_json": 400, "invalid_body": 400, "batch_too_large": 413, "invalid_records": 422}
 
 
 class ApiError(Exception):
@@ -33,6 +37,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.error, exc.message, exc.details)
+
+    @app.errorhandler(InvalidBatch)
+    def _invalid_batch(exc: InvalidBatch) -> Response:
+        return error_response(BATCH_STATUS[exc.code], exc.code, exc.message, exc.details)
 
     @app.errorhandler(WriteUnavailable)
     def _write_unavailable(exc: WriteUnavailable) -> Response:

@@ -29,6 +29,7 @@ from .leadership import leadership_for
 from .recording.recorder import LocalRecorder
 from .sampling.runner import PeriodicThread
 from .storage import write_queue
+from .storage.dialect import sqlite_file
 from .storage.retention import retention_job
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,8 @@ EXTENSION_KEY = "background_jobs"
 
 def default_lock_path(database_url: str) -> str:
     """Beside a SQLite file; for a server database, one lock per URL in the temp directory."""
-    if database_url.startswith("sqlite:///") and len(database_url) > len("sqlite:///"):
-        return database_url[len("sqlite:///"):] + ".jobs.lock"
+    if path := sqlite_file(database_url):
+        return path + ".jobs.lock"
     digest = hashlib.sha1(database_url.encode()).hexdigest()[:12]
     return os.path.join(tempfile.gettempdir(), f"gpu-metrics-jobs-{digest}.lock")
 

@@ -27,6 +27,8 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from .storage.dialect import is_postgresql
+
 log = logging.getLogger(__name__)
 #: First half of the advisory lock key: this service's jobs (ASCII "gpum"); the second is per schema.
 LOCK_CLASS = 0x6770756D
@@ -182,7 +184,7 @@ class AdvisoryLockLeadership:
 
 def leadership_for(engine: Engine, lock_path: str) -> Leadership:
     """The advisory lock on PostgreSQL; the ``flock`` at ``lock_path`` otherwise."""
-    if engine.dialect.name == "postgresql":
+    if is_postgresql(engine):
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         return AdvisoryLockLeadership(url)
     return FlockLeadership(lock_path)

@@ -5,6 +5,7 @@ import platform
 
 from flask import Blueprint, Response, current_app, render_template, request
 
+from .auth_groups import open_route
 from .extensions import hub
 from .jsonio import json_response
 
@@ -20,6 +21,7 @@ def _endpoints() -> list[str]:
 
 
 @bp.get("/")
+@open_route
 def service_info() -> Response | str:
     """Browsers (``Accept: text/html``) get the dashboard; API clients and curl get the JSON."""
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":

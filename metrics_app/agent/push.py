@@ -1,4 +1,4 @@
-"""The push loop: every interval, sample, convert to seed records, and deliver, oldest first.
+"""The push loop: every interval, sample, convert to records in the crawler-ingest API's vocabulary, and deliver, oldest first.
 
 Order is the invariant. While anything is spooled, new batches go behind it in the spool rather
 than straight to the server, and the spool is replayed front to back at each interval; so records

@@ -13,21 +13,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
-from ..errors import ApiError
-from ..ingest.service import parse_json
+from ..ingest.problems import InvalidBatch, describe
+from ..ingest.batches import parse_json
 from ..ingest.validation import load_batch
 from ..storage.write_queue import WriteQueue
 from ..storage.writer import Row
 
 BATCH_ROWS = 5_000
 _QUOTED = re.compile(r"'[^']*'")
-
-
-def skip_reason(exc: ApiError) -> str:
-    """The line's problem in words: each invalid field with its message, or why it is not a record."""
-    if exc.error == "invalid_records" and isinstance(exc.details, list):
-        return "; ".join(f"{p['field']}: {p['message']}" for p in exc.details)
-    return exc.message
 
 
 @dataclass
@@ -73,8 +66,8 @@ class JsonlImport:
                 continue
             try:
                 rows.extend(load_batch(parse_json(text), self.max_batch))
-            except ApiError as exc:
-                self.summary.skipped.append((line_no, skip_reason(exc)))
+            except InvalidBatch as exc:
+                self.summary.skipped.append((line_no, describe(exc)))
                 continue
             if len(rows) >= self.batch_rows:
                 self._store(rows)

@@ -16,6 +16,7 @@ from flask.cli import AppGroup
 from werkzeug.datastructures import MultiDict
 
 from ..errors import ApiError
+from ..ingest.problems import describe_problems
 from ..query.export import Export
 from ..query.params import MetricsQuerySchema, parse_args
 from ..query.series import find_series
@@ -68,8 +69,7 @@ def _query(options: dict[str, Any]) -> dict[str, Any]:
     try:
         return parse_args(_QUERY_ARGS, given)
     except ApiError as exc:
-        problems = "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in (exc.details or {}).items())
-        raise click.UsageError(f"{exc.message} ({problems})") from None
+        raise click.UsageError(f"{exc.message} ({describe_problems(exc.details)})") from None
 
 
 @metrics_cli.command("export")

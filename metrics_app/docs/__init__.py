@@ -14,10 +14,11 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, render_template, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
+from ..auth_groups import OPEN, declare_blueprint
 from ..jsonio import json_response
 from .spec import spec_for
 
-bp = Blueprint("docs", __name__, template_folder="templates")
+bp = declare_blueprint(Blueprint("docs", __name__, template_folder="templates"), OPEN)
 
 SWAGGER_UI_DIR = Path(swagger_ui_path)
 REDOC_DIR = Path(str(files("flask_openapi3_redoc") / "templates" / "redoc" / "js"))

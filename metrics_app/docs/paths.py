@@ -32,7 +32,7 @@ def _bad_parameters() -> dict[str, Any]:
 
 
 def add_live_paths(spec: APISpec) -> None:
-    """Seed 000: the service's own hardware, sampled in-process."""
+    """The live-metrics API: the service's own hardware, sampled in-process."""
     live = ["live"]
     spec.path(path="/", operations={"get": {
         "tags": ["service"], "summary": "Service name, version, endpoints and GPU vendors found",
@@ -66,7 +66,7 @@ def _vocabulary(key: str, schemas: dict[str, str]) -> dict[str, Any]:
 
 
 def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str], crawler_schemas: dict[str, str]) -> None:
-    """Seed 003 write side: crawlers on other machines send records (kind -> schema name, for the
+    """The crawler-ingest API, write side: crawlers on other machines send records (kind -> schema name, for the
     crawler-ingest API's records by ``metric`` and the C++ crawler's by ``metricType``)."""
     record = {"oneOf": [_vocabulary("metric", record_schemas), _vocabulary("metricType", crawler_schemas)]}
     spec.path(path="/metrics", operations={"post": {
@@ -100,7 +100,7 @@ def add_ingest_paths(spec: APISpec, record_schemas: dict[str, str], crawler_sche
 
 
 def add_query_paths(spec: APISpec) -> None:
-    """Seed 003 read side: history listings, aggregates, GPUs, statistics, health."""
+    """The crawler-ingest API, read side: history listings, aggregates, GPUs, statistics, health."""
     history = ["history"]
     spec.path(path="/metrics", operations={"get": {
         "tags": history, "summary": "List records (keyset-paged) or aggregate them",

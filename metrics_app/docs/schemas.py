@@ -144,7 +144,7 @@ class BatterySchema(Schema):
     timeRemaining = _integer("seconds; null while charging or unknown")
 
 
-class SeedGpuSchema(Schema):
+class SingleGpuSchema(Schema):
     """The live-metrics API's single ``gpu`` object: exactly these keys, ``gpus[0]`` of any vendor."""
 
     model, vendor = fields.String(required=True, allow_none=True), fields.String(required=True, allow_none=True)
@@ -175,7 +175,7 @@ class XidErrorsSchema(Schema):
     lastAt = fields.String(required=True, allow_none=True, metadata={"description": "When (UTC ISO 8601)"})
 
 
-class LiveGpuSchema(SeedGpuSchema):
+class LiveGpuSchema(SingleGpuSchema):
     """One entry of ``gpus``, the same keys for every vendor. A null with a key in ``unsupported`` is a
     value this GPU or driver cannot give; a null with a key in ``fieldErrors`` is a call that failed."""
 
@@ -217,6 +217,6 @@ class SnapshotSchema(Schema):
     timestamp = fields.String(required=True, metadata={"description": "UTC ISO 8601 with offset"})
     cpu = fields.Nested(CpuSchema, required=True, allow_none=True)
     memory = fields.Nested(HostMemorySchema, required=True, allow_none=True)
-    gpu = fields.Nested(SeedGpuSchema, required=True, allow_none=True)
+    gpu = fields.Nested(SingleGpuSchema, required=True, allow_none=True)
     battery = fields.Nested(BatterySchema, required=True, allow_none=True)
     gpus = fields.List(fields.Nested(LiveGpuSchema), required=True)

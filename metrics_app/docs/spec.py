@@ -45,8 +45,8 @@ def build_spec(record_schemas: dict[str, type[LabelsSchema]],
     spec = APISpec(
         title="GPU metrics service", version=service.VERSION, openapi_version=OPENAPI_VERSION,
         plugins=[plugin],
-        info={"description": "Live metrics of this host's GPUs (seed 000) and the queryable history of "
-                             "records sent by crawlers on other machines (seed 003). Every error is "
+        info={"description": "Live metrics of this host's GPUs (the live-metrics API) and the queryable history of "
+                             "records sent by crawlers on other machines (the crawler-ingest API). Every error is "
                              '`{"error", "message", "details"}`.'},
         tags=[{"name": "service"}, {"name": "live", "description": "This host, sampled in-process"},
               {"name": "history", "description": "Crawler records: ingest and queries"},
@@ -71,7 +71,7 @@ def document_auth(document: dict[str, Any], app: Flask) -> dict[str, Any]:
     """Marks the operations this deployment's tokens protect (none without INGEST_TOKEN/READ_TOKEN),
     so Swagger UI offers a token and clients see the 401 before they meet it."""
     protected = {(rule.rule, method.lower()) for rule in app.url_map.iter_rules() for method in rule.methods
-                 if (setting := token_setting(rule.endpoint)) and app.config[setting]}
+                 if (setting := token_setting(rule.endpoint, app)) and app.config[setting]}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             if (path, method) in protected:

@@ -37,7 +37,7 @@ class Fleet:
         self.table = FleetTable(forget_processes_ms=self.stale_after_sec * 1000)
         self.flush_interval = config["FLEET_FLUSH_INTERVAL_SEC"]
         self._handoff = make_handoff()
-        self._seeded = False
+        self._filled = False
         self._flusher: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.bus = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.apply) \
@@ -91,10 +91,10 @@ class Fleet:
     def fill_from_database(self) -> None:
         """Before the first fleet request of this process (a no-op after; a database failure is
         retried on the next one)."""
-        if self._seeded:
+        if self._filled:
             return
         with self._start_lock:
-            if self._seeded:
+            if self._filled:
                 return
             since_ms = int((time.time() - self.stale_after_sec) * 1000)
             try:
@@ -102,7 +102,7 @@ class Fleet:
             except SQLAlchemyError as exc:
                 log.warning("fleet: could not fill the live table from the database yet: %s", exc)
                 return
-            self._seeded = True
+            self._filled = True
         if rows:
             self.apply(rows)
 

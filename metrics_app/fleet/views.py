@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from simple_websocket import ConnectionClosed, Server
 
+from ..auth_groups import READ, requires
 from ..errors import error_response
 from ..extensions import sock
 from ..jsonio import json_response
@@ -76,6 +77,7 @@ def fleet_view(fleet: Fleet, keep: FleetFilter) -> dict[str, Any]:
 
 
 @bp.get("/fleet")
+@requires(READ)
 def fleet_latest() -> Response:
     return json_response(fleet_view(_fleet(), g.fleet_filter))
 
@@ -91,6 +93,7 @@ def _coalesced(frames: list[Frame], keep: FleetFilter) -> list[Entry]:
 
 
 @sock.route("/ws/fleet", bp=bp)
+@requires(READ, token_in_query=True)
 def fleet_stream(ws: Server) -> None:
     """``snapshot`` (the latest record per key) at once, then ``update`` messages.
 
@@ -123,6 +126,7 @@ def fleet_stream(ws: Server) -> None:
 
 
 @bp.get("/ws/fleet")
+@requires(READ)
 def fleet_stream_plain_get() -> Response:
     return error_response(
         426, "websocket_required",

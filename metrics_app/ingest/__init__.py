@@ -1,4 +1,4 @@
-"""Crawler ingest (seed 003): ``POST /metrics``, ``WS /ws/ingest`` and the JSONL file tailers.
+"""The crawler-ingest API: ``POST /metrics``, ``WS /ws/ingest`` and the JSONL file tailers.
 
 All three parse JSON, validate the whole batch (validation.py, from the marshmallow schemas in
 schemas.py) and store it in one transaction through ``storage.writer.store_rows``.

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import ContainsNoneOf, Length, OneOf, Range
 
 from ..storage.kinds import KINDS
-from ..storage.timefmt import MAX_MS, MIN_MS
+from ..storage.timefmt import EPOCH, MAX_MS, MIN_MS, ONE_MS
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-ONE_MS = timedelta(milliseconds=1)
 #: 1 PiB in MiB: far above any GPU, low enough to catch unit mistakes (bytes sent as MiB).
 MAX_MIB = 1024.0 ** 3
 MAX_MHZ = 100_000.0
@@ -164,7 +162,7 @@ def _pid() -> StrictNumber:
     return _number(0, MAX_PID, integer=True, required=False)
 
 
-#: Each kind's own fields with their units' sane ranges (field names are the seed's); ``pid`` and
+#: Each kind's own fields with their units' sane ranges (field names are the crawler-ingest API's); ``pid`` and
 #: ``name`` are a process's own columns, every other field is a value column of its kind.
 KIND_FIELDS: dict[str, dict[str, fields.Field]] = {
     "memory": {"totalMiB": _mib(), "usedMiB": _mib(), "freeMiB": _mib()},

@@ -1,4 +1,4 @@
-"""JSONL file ingestion (the seed's ws_out.jsonl / msg_out.jsonl): one JSON record per line.
+"""JSONL file ingestion (the crawler's ws_out.jsonl / msg_out.jsonl): one JSON record per line.
 
 Exactly-once across restarts: the byte offset after the last complete line read is written in the
 same transaction as that line's records, so a crash either keeps both or neither. Other rules:
@@ -17,16 +17,17 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import ApiError
 from ..storage.status import TAILERS, now_ms
 from ..storage.write_queue import WriteQueue
-from ..storage.writer import Row, dialect_insert
-from .service import parse_json
+from ..storage.dialect import dialect_insert
+from ..storage.writer import Row
+from .problems import InvalidBatch, describe
+from .batches import parse_json
 from .validation import load_batch
 
 log = logging.getLogger(__name__)
 
-#: Bytes read per transaction: about 8,000 seed records, a batch the writer handles in ~100 ms.
+#: Bytes read per transaction: about 8,000 records, a batch the writer handles in ~100 ms.
 CHUNK_BYTES = 1 << 20
 
 
@@ -35,7 +36,7 @@ class FileTailer:
         self.name, self.path, self.max_batch, self.chunk_bytes = name, path, max_batch, chunk_bytes
         self._file: BinaryIO | None = None
         self._loaded = False
-        self.inode = self.offset = self.line_no = self.records_ok = self.malformed = 0
+        self.inode = self.offset = self.line_no = self.lines_ok = self.malformed = 0
         self.last_error: str | None = None
 
     def close(self) -> None:
@@ -71,7 +72,7 @@ class FileTailer:
             row = conn.execute(select(TAILERS).where(TAILERS.c.name == self.name)).first()
         if row is not None and row.path == self.path:
             self.inode, self.offset, self.line_no = row.inode, row.offset, row.line_no
-            self.records_ok, self.malformed, self.last_error = row.lines_ok, row.lines_malformed, row.last_error
+            self.lines_ok, self.malformed, self.last_error = row.lines_ok, row.lines_malformed, row.last_error
         self._loaded = True
 
     def _restart_at_top(self, inode: int) -> None:
@@ -98,10 +99,9 @@ class FileTailer:
                 continue
             try:
                 rows.extend(load_batch(parse_json(text), self.max_batch))
-                self.records_ok += 1
-            except ApiError as exc:
-                first = exc.details[0] if isinstance(exc.details, list) and exc.details else exc.details
-                reason = f"{exc.message} {first or ''}".strip()
+                self.lines_ok += 1
+            except InvalidBatch as exc:
+                reason = describe(exc)
                 self.malformed += 1
                 self.last_error = f"line {self.line_no}: {reason}"
                 log.warning("tailer %s: %s line %d is malformed and was skipped: %s",
@@ -118,13 +118,13 @@ class FileTailer:
             if end == 0:  # nothing new, or a partial last line still being written
                 self._file.seek(self.offset)
                 return stored
-            before = (self.line_no, self.records_ok, self.malformed, self.last_error)
+            before = (self.line_no, self.lines_ok, self.malformed, self.last_error)
             rows = self._parse(data[:end].split(b"\n")[:-1])
             try:
                 offset = self.offset + end
                 stored += writer.submit(rows, on_commit_tx=lambda conn: self._save(conn, offset)).saved
             except Exception:
-                self.line_no, self.records_ok, self.malformed, self.last_error = before
+                self.line_no, self.lines_ok, self.malformed, self.last_error = before
                 self._file.seek(self.offset)
                 raise
             self.offset += end
@@ -132,7 +132,7 @@ class FileTailer:
 
     def _save(self, conn: Connection, offset: int) -> None:
         values = {"path": self.path, "inode": self.inode, "offset": offset, "line_no": self.line_no,
-                  "lines_ok": self.records_ok, "lines_malformed": self.malformed,
+                  "lines_ok": self.lines_ok, "lines_malformed": self.malformed,
                   "last_error": None if self.last_error is None else self.last_error[:1000], "updated_ms": now_ms()}
         stmt = dialect_insert(conn, TAILERS).values(name=self.name, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))

@@ -15,9 +15,9 @@ from typing import Any, Callable
 from marshmallow import Schema, ValidationError, fields
 from marshmallow.validate import ContainsNoneOf, Length, OneOf, Range
 
-from ..errors import ApiError
 from ..storage.kinds import KINDS, NO_PID, missing_pid
 from ..storage.writer import Row
+from .problems import BatchTooLarge, InvalidRecords, NotRecords
 from .schemas import (BASE_SCHEMA, CRAWLER_BASE_SCHEMA, CRAWLER_RECORDS, CRAWLER_SCHEMAS, KIND_FIELDS, SCHEMAS,
                       StrictNumber, Target, UtcTimestamp)
 
@@ -298,17 +298,17 @@ def schema_rows(record: dict[str, Any]) -> list[Row]:
 
 
 def load_batch(payload: Any, max_batch: int) -> list[Row]:
-    """Validate a request body (one record or an array) as a whole: every row, or an ApiError."""
+    """Validate a request body (one record or an array) as a whole: every row, or an InvalidBatch saying why not."""
     if isinstance(payload, dict):
         records = [payload]
     elif isinstance(payload, list):
         records = payload
     else:
-        raise ApiError(400, "invalid_body", "Expected a JSON object (one record) or an array of records, "
-                       f"got {type(payload).__name__}.")
+        raise NotRecords("Expected a JSON object (one record) or an array of records, "
+                         f"got {type(payload).__name__}.")
     if len(records) > max_batch:
-        raise ApiError(413, "batch_too_large", f"{len(records)} records in one batch; MAX_BATCH is {max_batch}.",
-                       {"received": len(records), "max_batch": max_batch})
+        raise BatchTooLarge(f"{len(records)} records in one batch; MAX_BATCH is {max_batch}.",
+                            {"received": len(records), "max_batch": max_batch})
     try:
         if len(records) == 1:
             return fast_load(records[0])
@@ -327,6 +327,4 @@ def load_batch(payload: Any, max_batch: int) -> list[Row]:
     if not problems:  # the fast path was stricter than the schemas: marshmallow has the last word
         log.warning("fast validation rejected a batch that marshmallow accepts; using marshmallow")
         return [row for record in records for row in schema_rows(record)]
-    raise ApiError(422, "invalid_records",
-                   f"{len({p['index'] for p in problems})} of {len(records)} records are invalid; nothing was stored.",
-                   problems)
+    raise InvalidRecords(problems, len(records))

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import orjson
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import UnsupportedMediaType
 
-from ..errors import ApiError
+from ..auth_groups import INGEST, requires
 from ..extensions import sock
 from ..jsonio import json_response
-from .service import ingest_payload, parse_json
+from .problems import InvalidBatch
+from .batches import ingest_payload, parse_json
 
 bp = Blueprint("ingest", __name__)
 
@@ -22,21 +24,23 @@ def _is_json_mimetype(mimetype: str) -> bool:
 
 
 @bp.post("/metrics")
+@requires(INGEST)
 def post_metrics() -> Response:
     mimetype = request.mimetype
     if mimetype and not _is_json_mimetype(mimetype):
-        raise ApiError(415, "unsupported_media_type", f"Send application/json, not {mimetype}.")
+        raise UnsupportedMediaType(f"Send application/json, not {mimetype}.")
     result = ingest_payload(parse_json(request.get_data(cache=False)))
     return json_response(result.as_dict(), 201)
 
 
 @sock.route("/ws/ingest", bp=bp)
+@requires(INGEST)
 def ws_ingest(ws) -> None:
     """Each message is one batch; a bad message gets an error frame and the socket stays open."""
     while True:
         message = ws.receive()
         try:
             frame = {"type": "ack", **ingest_payload(parse_json(message)).as_dict()}
-        except ApiError as exc:
-            frame = {"type": "error", "error": exc.error, "message": exc.message, "details": exc.details}
+        except InvalidBatch as exc:
+            frame = {"type": "error", "error": exc.code, "message": exc.message, "details": exc.details}
         ws.send(orjson.dumps(frame).decode())

@@ -1,4 +1,4 @@
-"""Live metrics (seed 000): latest snapshot, short history, health, and the WebSocket stream."""
+"""The live-metrics API: latest snapshot, short history, health, and the WebSocket stream."""
 from flask import Blueprint
 
 bp = Blueprint("live", __name__)

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..auth_groups import READ, requires
 from ..extensions import hub
 from ..sampling.hub import HubState
 from ..sampling.nvidia_health import THROTTLE_REASONS
@@ -172,6 +173,7 @@ def init_prometheus(app: Flask) -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(hub.state, platform.node()))
 
+    @requires(READ)
     def prometheus_metrics() -> Response:
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 

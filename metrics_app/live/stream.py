@@ -6,6 +6,7 @@ import logging
 from flask import current_app
 from simple_websocket import ConnectionClosed, Server
 
+from ..auth_groups import READ, requires
 from ..extensions import hub, sock
 from . import bp
 
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 
 
 @sock.route("/ws/metrics", bp=bp)
+@requires(READ, token_in_query=True)
 def metrics_stream(ws: Server) -> None:
     """Send the latest snapshot at once, then each new one.
 
@@ -25,10 +27,10 @@ def metrics_stream(ws: Server) -> None:
         # Safe only with pings on: the reader thread then waits with select() and never hits this
         # timeout on an idle-but-healthy connection; only our blocked send() does.
         ws.sock.settimeout(config["WS_SEND_TIMEOUT_SEC"])
-    wait = max(2 * config["SAMPLE_INTERVAL_SEC"], 1.0)
+    wait = state.frame_wait_sec
     seq = 0
     try:
-        frame = state.latest(wait_sec=wait if state.started else 0.0)
+        frame = state.first_frame()
         while ws.connected:
             if frame is not None:
                 ws.send(frame.text)

@@ -6,6 +6,7 @@ import math
 from flask import Response, current_app, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..auth_groups import READ, open_route, requires
 from ..errors import ApiError, error_response
 from ..extensions import db, hub
 from ..job_status import failing
@@ -15,20 +16,17 @@ from ..websocket import EXTENSION_KEY as WEBSOCKET_SLOTS
 from . import bp
 
 
-def _first_frame_wait() -> float:
-    """A request that arrives before the first tick (server just started) waits for it briefly."""
-    return 2 * current_app.config["SAMPLE_INTERVAL_SEC"] if hub.state().started else 0.0
-
-
 @bp.get("/api/metrics")
+@requires(READ)
 def latest_metrics() -> Response:
-    frame = hub.state().latest(wait_sec=_first_frame_wait())
+    frame = hub.state().first_frame()
     if frame is None:
         return error_response(503, "no_sample_yet", "The sampler has not produced a snapshot yet; retry shortly.")
     return raw_json_response(frame.text)
 
 
 @bp.get("/api/metrics/history")
+@requires(READ)
 def metrics_history() -> Response:
     limit = current_app.config["HISTORY_SECONDS"]
     raw = request.args.get("seconds", str(limit))
@@ -44,6 +42,7 @@ def metrics_history() -> Response:
 
 
 @bp.get("/api/health")
+@open_route
 def health() -> Response:
     """The samplers' health, and the background jobs': one that keeps failing makes it ``degraded``.
     The jobs' record is in the database; without one, ``jobs`` is null and the samplers decide."""
@@ -61,6 +60,7 @@ def health() -> Response:
 
 
 @bp.get("/ws/metrics")
+@requires(READ)
 def metrics_stream_plain_get() -> Response:
     return error_response(
         426, "websocket_required",
@@ -71,5 +71,6 @@ def metrics_stream_plain_get() -> Response:
 
 
 @bp.get("/test_websocket.html")
+@open_route
 def websocket_test_page() -> str:
     return render_template("test_websocket.html")

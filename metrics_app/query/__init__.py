@@ -1,4 +1,4 @@
-"""History read side (seed 003): ``GET /metrics`` (listing and aggregates), ``/gpus``, ``/stats``, ``/health``."""
+"""History read side of the crawler-ingest API: ``GET /metrics`` (listing and aggregates), ``/gpus``, ``/stats``, ``/health``."""
 from flask import Blueprint
 
 bp = Blueprint("query", __name__)

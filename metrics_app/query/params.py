@@ -9,14 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.datastructures import MultiDict
 
 from ..errors import ApiError
-from ..ingest.schemas import MAX_GPU_INDEX, NO_NUL
+from ..ingest.schemas import MAX_GPU_INDEX, NO_NUL, UtcTimestamp
 from ..storage.kinds import KINDS
 from ..storage.timefmt import MAX_MS, MIN_MS
 
@@ -26,21 +25,6 @@ AGGREGATES = ("avg", "min", "max", "count", "sum")
 EXPORT_FORMATS = ("json", "csv", "ndjson")
 _BUCKET_RE = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
-
-
-class UtcTimestamp(fields.DateTime):
-    """ISO 8601 in, UTC epoch milliseconds out; a timestamp without an offset is taken as UTC."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        moment: datetime = super()._deserialize(value, attr, data, **kwargs)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return (moment - _EPOCH) // _MS
 
 
 class Bucket(NamedTuple):

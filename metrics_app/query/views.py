@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from ..auth_groups import READ, open_route, requires
 from ..jsonio import json_response
 from . import bp
 from .aggregate import aggregate
@@ -17,6 +18,7 @@ _SERIES_ARGS = SeriesFilterSchema()
 
 
 @bp.get("/metrics")
+@requires(READ)
 def query_metrics() -> Response:
     args = parse_args(_METRICS_ARGS, request.args)
     series = find_series(args)
@@ -28,12 +30,14 @@ def query_metrics() -> Response:
 
 
 @bp.get("/gpus")
+@requires(READ)
 def list_gpus() -> Response:
     series = find_series(parse_args(_SERIES_ARGS, request.args))
     return json_response({"gpus": [s.describe() for s in series.values()], "count": len(series)})
 
 
 @bp.get("/stats")
+@requires(READ)
 def stats() -> Response:
     args = parse_args(_SERIES_ARGS, request.args)
     gpus = gpu_stats(find_series(args), has_series_filter(args))
@@ -41,6 +45,7 @@ def stats() -> Response:
 
 
 @bp.get("/health")
+@open_route
 def health() -> Response:
     report, status = health_report()
     return json_response(report, status)

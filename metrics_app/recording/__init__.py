@@ -1,1 +1,1 @@
-"""This machine's GPU readings as seed-format crawler records: the local recorder and the push agent."""
+"""This machine's GPU readings as crawler records in the crawler-ingest API's format: the local recorder and the push agent."""

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from flask import current_app
 
 from ..extensions import hub
-from ..ingest.service import ingest_payload
+from ..ingest.batches import ingest_payload
 from ..sampling.hub import HubState
 from .records import drop_invalid, snapshot_to_records
 

@@ -1,4 +1,4 @@
-"""Live snapshot -> seed-format records, shared by the local recorder and the push agent.
+"""Live snapshot -> records in the crawler-ingest API's format, shared by the local recorder and the push agent.
 
 Pure functions: no Flask, no database. A value the hardware did not report stays absent: a kind whose
 required fields are not all known is left out rather than stored with a 0, and a GPU that is
@@ -14,7 +14,7 @@ from ..ingest.validation import Rejected, fast_load, marshmallow_errors
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 
-#: Seed kind -> (seed field, snapshot GPU key, divisor) for the kinds read straight off a GPU entry.
+#: Record kind -> (crawler-ingest API field, snapshot GPU key, divisor) for the kinds read straight off a GPU entry.
 KIND_SOURCES: dict[str, tuple[tuple[str, str, int], ...]] = {
     "memory": (("totalMiB", "memoryTotal", MIB), ("usedMiB", "memoryUsed", MIB), ("freeMiB", "memoryFree", MIB)),
     "utilization": (("gpuPercent", "utilization", 1), ("memoryPercent", "memoryUtilization", 1)),
@@ -47,7 +47,7 @@ def gpu_records(gpu: dict[str, Any], timestamp: str, hostname: str) -> list[dict
 
 
 def snapshot_to_records(snapshot: dict[str, Any], hostname: str) -> list[dict[str, Any]]:
-    """Every GPU of a live snapshot (``/api/metrics`` shape) as seed records stamped with its time."""
+    """Every GPU of a live snapshot (``/api/metrics`` shape) as crawler-ingest API records stamped with its time."""
     return [record for gpu in snapshot.get("gpus") or ()
             for record in gpu_records(gpu, snapshot["timestamp"], hostname)]
 

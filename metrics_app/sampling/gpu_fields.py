@@ -112,7 +112,7 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
-        return value  # NVML's integers stay integers: 65 °C, as the seed's example shows
+        return value  # NVML's integers stay integers: 65 °C, as the live-metrics API's example shows
     try:
         result = float(value)
     except (TypeError, ValueError):

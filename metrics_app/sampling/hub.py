@@ -80,11 +80,22 @@ class HubState:
         return frame
 
     # -- reading -------------------------------------------------------------------------------
+    @property
+    def frame_wait_sec(self) -> float:
+        """How long a reader waits for a frame: two intervals, so one late tick is not taken for a
+        stopped sampler, and at least a second, so short intervals do not spin the live streams."""
+        return max(2 * self.interval_sec, 1.0)
+
     def latest(self, wait_sec: float = 0.0) -> Frame | None:
         frame = self.buffer.latest()
         if frame is None and wait_sec > 0:
             frame = self.buffer.wait_newer(0, wait_sec)
         return frame
+
+    def first_frame(self) -> Frame | None:
+        """The latest frame; a reader arriving before the first tick of a started sampler (the
+        server just started) waits for it briefly rather than getting nothing."""
+        return self.latest(wait_sec=self.frame_wait_sec if self.started else 0.0)
 
     def history(self, seconds: float) -> list[Frame]:
         return self.buffer.since(self.clock() - seconds)

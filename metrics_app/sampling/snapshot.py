@@ -1,4 +1,4 @@
-"""Assembling one snapshot, in the seed's "Metrics Format", from the latest reading of every source."""
+"""Assembling one snapshot, in the live-metrics API's "Metrics Format", from the latest reading of every source."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -6,8 +6,8 @@ from typing import Any, Iterable
 
 from .runner import SourceState
 
-#: The seed's single ``gpu`` object, kept exactly so existing clients keep working.
-SEED_GPU_FIELDS = (
+#: The live-metrics API's single ``gpu`` object, kept exactly so existing clients keep working.
+SINGLE_GPU_FIELDS = (
     "model", "vendor", "memoryTotal", "memoryUsed", "memoryFree", "memoryPercent",
     "utilization", "memoryUtilization", "temperature", "powerDraw", "graphicsClock", "memoryClock",
 )
@@ -21,8 +21,8 @@ def utc_timestamp(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).isoformat(timespec="milliseconds")
 
 
-def seed_gpu(gpu: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if gpu is None else {key: gpu.get(key) for key in SEED_GPU_FIELDS}
+def single_gpu(gpu: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if gpu is None else {key: gpu.get(key) for key in SINGLE_GPU_FIELDS}
 
 
 def compose(states: Iterable[SourceState], now: float, timestamp: str) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def compose(states: Iterable[SourceState], now: float, timestamp: str) -> dict[s
                 snapshot["gpus"].extend({**gpu, "stale": stale} for gpu in value)
             else:
                 snapshot[key] = value
-    snapshot["gpu"] = seed_gpu(snapshot["gpus"][0] if snapshot["gpus"] else None)
+    snapshot["gpu"] = single_gpu(snapshot["gpus"][0] if snapshot["gpus"] else None)
     return snapshot
 
 

@@ -1,7 +1,7 @@
 """The crawler-ingest API's six record kinds and how their fields map onto the typed value columns.
 
 Rows store a kind as a small integer and up to three numeric fields in ``v1..v3`` (plus ``pid`` for
-processes), so a record costs a few dozen bytes instead of a JSON blob; the seed's payload shape is
+processes), so a record costs a few dozen bytes instead of a JSON blob; the crawler-ingest API's payload shape is
 rebuilt on the way out from this table.
 """
 from __future__ import annotations

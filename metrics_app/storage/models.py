@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, UniqueConstraint
 
 from ..extensions import db
+from .kinds import NO_PID
 
 #: ``gpu_series.gpu_key``: "u:" + a UUID of up to 128 characters, or "i:" + an index.
 KEY_LENGTH = 130
@@ -62,7 +63,7 @@ class Record(db.Model):
     series_id = db.Column(Integer, primary_key=True, autoincrement=False)
     metric = db.Column(SmallInteger, primary_key=True, autoincrement=False)
     ts_ms = db.Column(BigInteger, primary_key=True, autoincrement=False)
-    pid = db.Column(Integer, primary_key=True, autoincrement=False, default=-1)
+    pid = db.Column(Integer, primary_key=True, autoincrement=False, default=NO_PID)
     v1 = db.Column(Float, nullable=True)
     v2 = db.Column(Float, nullable=True)
     v3 = db.Column(Float, nullable=True)
@@ -128,8 +129,8 @@ class SeriesTotal(_ValueStats, db.Model):
 class TailerOffset(db.Model):
     """Where a JSONL tailer stopped, written in the same transaction as the records it read.
 
-    ``inode``/``size`` identify the file so a rotation (new inode) or truncation (size below offset)
-    restarts from the top instead of skipping or re-reading lines.
+    ``inode`` and ``offset`` tell a rotation (another inode) or a truncation (the file now shorter than
+    ``offset``) from growth, so either restarts from the top instead of skipping or re-reading lines.
     """
 
     __tablename__ = "tailer_offsets"

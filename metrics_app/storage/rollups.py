@@ -13,9 +13,9 @@ from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Table, delete, func, insert, select
-from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 
+from .dialect import is_postgresql, least_greatest, param_mark, pg_array_param
 from .models import HourRollup, Rollup, SeriesTotal
 from .tiers import HOUR_MS, MINUTE_MS, Cutoffs
 
@@ -27,7 +27,6 @@ STATS = ("n", "n1", "sum1", "min1", "max1", "n2", "sum2", "min2", "max2", "n3", 
 _FIELD_AT = (1, 5, 9)
 #: Rows per statement: 16 parameters each stays well under SQLite's 32,766.
 _CHUNK_ROWS = 2000
-_PG_DIALECT = PGDialect()
 
 
 def values_list(width: int, rows: int, mark: str) -> str:
@@ -36,12 +35,7 @@ def values_list(width: int, rows: int, mark: str) -> str:
     return ", ".join([row] * rows)
 
 
-def least_greatest(postgresql: bool) -> tuple[str, str]:
-    """SQLite's two-argument min()/max() are PostgreSQL's least()/greatest()."""
-    return ("least", "greatest") if postgresql else ("min", "max")
-
-
-def aggregate(rows: Iterable[Sequence[Any]], cuts: Cutoffs) -> tuple[Counter, dict[Table, list[list[Any]]]]:
+def rollup_stats(rows: Iterable[Sequence[Any]], cuts: Cutoffs) -> tuple[Counter, dict[Table, list[list[Any]]]]:
     """From stored (series_id, metric, ts_ms, pid, v1, v2, v3, name) rows: raw records per series, and
     the stat rows to merge into each table, in key order. Minutes go to ``rollups_1m`` while that tier
     covers them, hours always, totals only from raw-backed minutes (what /stats describes).
@@ -125,18 +119,18 @@ def _merge_sql(table: Table, rows: int, postgresql: bool) -> str:
                    f"max{k} = coalesce({greatest}({old % 'max'}, {new % 'max'}), {old % 'max'}, {new % 'max'})"]
     columns = [*keys, *STATS]
     if postgresql:
-        arrays = ", ".join(f"%s::{table.c[c].type.compile(dialect=_PG_DIALECT)}[]" for c in columns)
+        arrays = ", ".join(pg_array_param(table.c[c]) for c in columns)
         source = f"SELECT * FROM unnest({arrays})"
     else:
-        source = f"VALUES {values_list(len(columns), rows, '?')}"
+        source = f"VALUES {values_list(len(columns), rows, param_mark(False))}"
     return (f"INSERT INTO {name} ({', '.join(columns)}) {source} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(merged)}")
 
 
 def merge_stats(conn: Connection, merges: dict[Table, list[list[Any]]]) -> None:
-    """Add stat rows from ``aggregate`` to their tables, always in the order minutes, hours, totals:
+    """Add stat rows from ``rollup_stats`` to their tables, always in the order minutes, hours, totals:
     every writer takes row locks in the same order (no PostgreSQL deadlocks)."""
-    postgresql = conn.dialect.name == "postgresql"
+    postgresql = is_postgresql(conn)
     cursor = conn.connection.driver_connection.cursor()
     try:
         for table, rows in merges.items():

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ..extensions import db
 from .models import JobRun, TailerOffset
 from .timefmt import iso_utc
-from .writer import dialect_insert
+from .dialect import dialect_insert
 
 JOB_RUNS = JobRun.__table__
 TAILERS = TailerOffset.__table__
@@ -52,6 +52,6 @@ def tailers_status() -> list[dict[str, Any]]:
     with db.engine.connect() as conn:
         tailers = conn.execute(select(TAILERS).order_by(TAILERS.c.name)).all()
     return [{
-        "name": t.name, "path": t.path, "offset": t.offset, "lines": t.line_no, "records_ok": t.lines_ok,
+        "name": t.name, "path": t.path, "offset": t.offset, "lines": t.line_no, "lines_ok": t.lines_ok,
         "malformed": t.lines_malformed, "last_error": t.last_error, "last_run": _iso(t.updated_ms or None),
     } for t in tailers]

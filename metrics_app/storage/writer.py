@@ -22,11 +22,11 @@ from operator import itemgetter
 from typing import Any, NamedTuple, Sequence
 
 from sqlalchemy import Table, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from .dialect import dialect_insert, is_postgresql, least_greatest, param_mark
 from .models import GpuSeries, Record, identity_key
-from .rollups import aggregate, least_greatest, merge_stats, values_list
+from .rollups import merge_stats, rollup_stats, values_list
 from .tiers import Cutoffs, retention_for
 
 SERIES: Table = GpuSeries.__table__
@@ -82,11 +82,6 @@ class StoreResult:
         if self.expired:
             answer["expired"] = self.expired
         return answer
-
-
-def dialect_insert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT, which is the one that knows ON CONFLICT."""
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 #: GpuKey -> gpu_series.id per engine. Safe to keep: summary rows are never deleted (retention only
@@ -166,7 +161,7 @@ def _sqlite_records_sql(n: int, returning: bool) -> str:
     building parameter dicts and Row objects for what the driver does in ~2 ms, inside the write lock.
     """
     return (f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) "
-            f"VALUES {values_list(len(_RECORD_COLUMNS), n, '?')} {_ON_CONFLICT}{_RETURNING if returning else ''}")
+            f"VALUES {values_list(len(_RECORD_COLUMNS), n, param_mark(False))} {_ON_CONFLICT}{_RETURNING if returning else ''}")
 
 
 def _insert_sqlite(cursor: Any, values: list[tuple]) -> list[tuple]:
@@ -203,7 +198,7 @@ def _insert_records(conn: Connection, rows: Sequence[Row], keys: Sequence[GpuKey
     values = _values(rows, keys, ids)
     cursor = conn.connection.driver_connection.cursor()
     try:
-        if conn.dialect.name != "postgresql":
+        if not is_postgresql(conn):
             return _insert_sqlite(cursor, values)
         values.sort(key=_NATURAL_KEY)  # concurrent writers take unique-index locks in one order
         columns = [list(column) for column in zip(*values)]
@@ -216,9 +211,9 @@ def _insert_records(conn: Connection, rows: Sequence[Row], keys: Sequence[GpuKey
 
 
 @lru_cache(maxsize=2)
-def _update_series_sql(postgresql: bool) -> str:
-    least, greatest = least_greatest(postgresql)
-    mark = "%s" if postgresql else "?"
+def _update_series_sql(on_postgresql: bool) -> str:
+    least, greatest = least_greatest(on_postgresql)
+    mark = param_mark(on_postgresql)
     return (f"UPDATE {SERIES.name} SET record_count = record_count + {mark}, "
             f"first_ts_ms = {least}(first_ts_ms, {mark}), last_ts_ms = {greatest}(last_ts_ms, {mark}), "
             f"gpu_index = coalesce({mark}, gpu_index), gpu_name = coalesce({mark}, gpu_name) WHERE id = {mark}")
@@ -230,7 +225,7 @@ def _update_series(conn: Connection, span: dict[GpuKey, _SeriesBatch], ids: dict
     params = sorted(((e.new, e.lo, e.hi, e.index, e.name, ids[key]) for key, e in span.items()), key=itemgetter(5))
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.executemany(_update_series_sql(conn.dialect.name == "postgresql"), params)
+        cursor.executemany(_update_series_sql(is_postgresql(conn)), params)
     finally:
         cursor.close()
 
@@ -267,7 +262,7 @@ def _store(conn: Connection, rows: Sequence[Row]) -> tuple[StoreResult, set[Natu
     span = _summarize([*raw, *old], raw_keys + old_keys) if old else _summarize(raw, raw_keys)
     ids = _series_ids(conn, span)
     new = _insert_records(conn, raw, raw_keys, ids)
-    per_series, merges = aggregate([*new, *_values(old, old_keys, ids)] if old else new, cuts)
+    per_series, merges = rollup_stats([*new, *_values(old, old_keys, ids)] if old else new, cuts)
     raw_span = _summarize(raw, raw_keys) if old else span
     for key, entry in raw_span.items():
         entry.new = per_series[ids[key]]

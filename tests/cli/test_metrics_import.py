@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import orjson
 
-from ..ingest.records import SEED_EXAMPLES, utilization
+from ..ingest.records import INGEST_EXAMPLES, utilization
 
 
 def write_jsonl(path, lines: list) -> str:
@@ -33,7 +33,7 @@ def test_a_file_with_bad_lines_loads_the_rest_and_names_them(runner, client, tmp
 
 
 def test_importing_the_same_file_again_counts_duplicates(runner, client, tmp_path):
-    path = write_jsonl(tmp_path / "msg_out.jsonl", list(SEED_EXAMPLES.values()) + utilization(30))
+    path = write_jsonl(tmp_path / "msg_out.jsonl", list(INGEST_EXAMPLES.values()) + utilization(30))
     first = runner.invoke(args=["metrics", "import", path, "--batch", "7"])
     assert "36 records loaded, 0 duplicates, 0 lines skipped" in first.stdout
     again = runner.invoke(args=["metrics", "import", path])

@@ -51,8 +51,8 @@ def test_live_and_ingest_endpoints_are_documented(spec):
 
 def test_post_metrics_body_comes_from_the_ingest_schemas(spec):
     body = spec["paths"]["/metrics"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    seed, crawler = body["oneOf"][0]["oneOf"]
-    assert seed["discriminator"]["mapping"]["memory"] == "#/components/schemas/MemoryRecordSchema"
+    documented, crawler = body["oneOf"][0]["oneOf"]
+    assert documented["discriminator"]["mapping"]["memory"] == "#/components/schemas/MemoryRecordSchema"
     assert crawler["discriminator"] == {"propertyName": "metricType", "mapping": {
         "gpu": "#/components/schemas/CrawlerGpuRecordSchema",
         "process": "#/components/schemas/CrawlerProcessRecordSchema"}}

@@ -36,7 +36,7 @@ def test_import_command_reaches_the_fleet(app, client, runner, tmp_path):
 
 
 def test_ws_ingest_reaches_the_fleet(app, client):
-    from metrics_app.ingest.service import ingest_payload
+    from metrics_app.ingest.batches import ingest_payload
 
     with app.test_request_context():
         ingest_payload([record(host="ws-ingested")])  # what WS /ws/ingest calls per message

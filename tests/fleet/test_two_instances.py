@@ -164,6 +164,6 @@ def test_sigkill_of_the_leader_hands_the_lead_over_and_the_tailer_stores_every_l
     finally:
         engine.dispose()
     tailer = get_json(survivor.url("/health"))["tailers"][0]
-    assert tailer["lines"] == 600 and tailer["records_ok"] == 600
+    assert tailer["lines"] == 600 and tailer["lines_ok"] == 600
     wait_for(lambda: get_json(survivor.url("/health"))["retention"]["last_run"] != retention_before, 5,
              "retention run by the new leader")

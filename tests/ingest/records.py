@@ -1,10 +1,10 @@
-"""The seed's example payloads, verbatim, and a generator of distinct valid records."""
+"""The crawler-ingest API's example payloads, verbatim, and a generator of distinct valid records."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-SEED_EXAMPLES: dict[str, dict[str, Any]] = {
+INGEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "memory": {"timestamp": "2025-01-01T00:00:00Z", "gpuIndex": 0, "metric": "memory",
                "totalMiB": 10240, "usedMiB": 2048, "freeMiB": 8192},
     "utilization": {"timestamp": "2025-01-01T00:00:00Z", "gpuIndex": 0, "metric": "utilization",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .records import CRAWLER_EXAMPLES, SEED_EXAMPLES
+from .records import CRAWLER_EXAMPLES, INGEST_EXAMPLES
 
 INGEST_TOKENS = ["crawler-key", "second-key"]
 READ_TOKENS = ["reader-key"]
@@ -44,7 +44,7 @@ def test_a_wrong_api_key_is_401_and_stores_nothing(secured, client, headers):
 
 @pytest.mark.parametrize("headers", [{}, key(""), key("   ")])
 def test_the_401_without_a_token_names_both_headers(secured, client, headers):
-    response = client.post("/metrics", json=SEED_EXAMPLES["memory"], headers=headers)
+    response = client.post("/metrics", json=INGEST_EXAMPLES["memory"], headers=headers)
     assert response.status_code == 401
     message = response.get_json()["message"]
     assert "Authorization: Bearer <token>" in message and "X-API-Key: <token>" in message
@@ -57,7 +57,7 @@ def test_reads_take_the_read_token_as_api_key(secured, client):
 
 def test_a_bearer_header_is_checked_before_the_api_key(secured, client):
     both = {"Authorization": "Bearer wrong", **key(INGEST_TOKENS[0])}
-    assert client.post("/metrics", json=SEED_EXAMPLES["memory"], headers=both).status_code == 401
+    assert client.post("/metrics", json=INGEST_EXAMPLES["memory"], headers=both).status_code == 401
 
 
 def test_without_tokens_an_api_key_changes_nothing(app, client):

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from metrics_app.extensions import db
 from metrics_app.storage.models import Record
 
-from .records import SEED_EXAMPLES, utilization
+from .records import INGEST_EXAMPLES, utilization
 
-MEMORY = SEED_EXAMPLES["memory"]
-PROCESS = SEED_EXAMPLES["process"]
+MEMORY = INGEST_EXAMPLES["memory"]
+PROCESS = INGEST_EXAMPLES["process"]
 
 
 def assert_error_shape(response, status: int, error: str | None = None) -> dict:
@@ -52,9 +52,9 @@ def nothing_stored(app):
     (dict(MEMORY, metric="fanspeed"), "metric"),
     (dict(MEMORY, metric=None), "metric"),
     ({k: v for k, v in MEMORY.items() if k != "metric"}, "metric"),
-    (dict(SEED_EXAMPLES["utilization"], gpuPercent=100.5), "gpuPercent"),
-    (dict(SEED_EXAMPLES["temperature"], celsius=500), "celsius"),
-    (dict(SEED_EXAMPLES["power"], watts=False), "watts"),
+    (dict(INGEST_EXAMPLES["utilization"], gpuPercent=100.5), "gpuPercent"),
+    (dict(INGEST_EXAMPLES["temperature"], celsius=500), "celsius"),
+    (dict(INGEST_EXAMPLES["power"], watts=False), "watts"),
     (dict(PROCESS, pid=-5), "pid"),
     (dict(PROCESS, pid=12.0), "pid"),
 ])

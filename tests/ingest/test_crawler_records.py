@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .records import CRAWLER_EXAMPLES, SEED_EXAMPLES
+from .records import CRAWLER_EXAMPLES, INGEST_EXAMPLES
 from .test_bad_input import assert_error_shape
 
 GPU, PROCESS, SELF_TEST = CRAWLER_EXAMPLES["gpu"], CRAWLER_EXAMPLES["process"], CRAWLER_EXAMPLES["self_test"]
@@ -48,7 +48,7 @@ def test_the_self_test_record_is_the_hosts_only_gpu(client):
 
 def test_one_window_of_mixed_vocabularies_in_one_batch(client):
     batch = [GPU, PROCESS, dict(PROCESS, pid=4243, processName="C:\\Program Files\\app.exe"),
-             dict(SEED_EXAMPLES["power"], hostname="DESKTOP-01", gpuId=UUID, timestamp="2025-11-12T18:30:06Z")]
+             dict(INGEST_EXAMPLES["power"], hostname="DESKTOP-01", gpuId=UUID, timestamp="2025-11-12T18:30:06Z")]
     assert client.post("/metrics", json=batch).get_json()["saved"] == 8
     gpus = client.get("/gpus").get_json()["gpus"]
     # The crawler-ingest API's record says gpuIndex 0 of the same UUID: one GPU, the index kept as its label.
@@ -58,13 +58,13 @@ def test_one_window_of_mixed_vocabularies_in_one_batch(client):
 
 
 def test_gpus_are_identified_by_uuid_else_index_else_host(client):
-    seed = SEED_EXAMPLES["temperature"]
-    bare = {k: v for k, v in seed.items() if k != "gpuIndex"}
-    batch = [dict(seed, hostname="a", gpuId="GPU-x", gpuIndex=0),
-             dict(seed, hostname="a", gpuId="GPU-x", gpuIndex=3, timestamp="2025-01-01T00:00:01Z"),  # renumbered
+    example = INGEST_EXAMPLES["temperature"]
+    bare = {k: v for k, v in example.items() if k != "gpuIndex"}
+    batch = [dict(example, hostname="a", gpuId="GPU-x", gpuIndex=0),
+             dict(example, hostname="a", gpuId="GPU-x", gpuIndex=3, timestamp="2025-01-01T00:00:01Z"),  # renumbered
              dict(bare, hostname="a", gpuId="GPU-y", timestamp="2025-01-01T00:00:02Z"),
-             dict(seed, hostname="a", gpuIndex=1),
-             dict(seed, hostname="b", gpuIndex=0),
+             dict(example, hostname="a", gpuIndex=1),
+             dict(example, hostname="b", gpuIndex=0),
              dict(bare, hostname="c"), dict(bare, hostname="c", timestamp="2025-01-01T00:00:09Z")]
     assert client.post("/metrics", json=batch).get_json()["saved"] == 7
     gpus = client.get("/gpus").get_json()
@@ -88,15 +88,15 @@ def test_filters_by_gpu_name_id_index_and_hostname(client):
 
 
 @pytest.mark.parametrize("variant, payload", [
-    ({k: v for k, v in SEED_EXAMPLES["memory"].items() if k != "gpuIndex"},
+    ({k: v for k, v in INGEST_EXAMPLES["memory"].items() if k != "gpuIndex"},
      {"totalMiB": 10240, "usedMiB": 2048, "freeMiB": 8192}),
-    ({k: v for k, v in SEED_EXAMPLES["clocks"].items() if k != "memoryMHz"},
+    ({k: v for k, v in INGEST_EXAMPLES["clocks"].items() if k != "memoryMHz"},
      {"graphicsMHz": 1800, "memoryMHz": None, "smMHz": None}),
-    (dict(SEED_EXAMPLES["clocks"], smMHz=2520), {"graphicsMHz": 1800, "memoryMHz": 7000, "smMHz": 2520}),
+    (dict(INGEST_EXAMPLES["clocks"], smMHz=2520), {"graphicsMHz": 1800, "memoryMHz": 7000, "smMHz": 2520}),
     ({"timestamp": "2025-01-01T00:00:00Z", "metric": "clocks", "smMHz": 2100},
      {"graphicsMHz": None, "memoryMHz": None, "smMHz": 2100}),
-    ({k: v for k, v in SEED_EXAMPLES["process"].items() if k != "pid"}, {"pid": None, "name": None, "usedMiB": 512}),
-    (dict(SEED_EXAMPLES["process"], name="trainer"), {"pid": 1234, "name": "trainer", "usedMiB": 512}),
+    ({k: v for k, v in INGEST_EXAMPLES["process"].items() if k != "pid"}, {"pid": None, "name": None, "usedMiB": 512}),
+    (dict(INGEST_EXAMPLES["process"], name="trainer"), {"pid": 1234, "name": "trainer", "usedMiB": 512}),
 ])
 def test_the_backends_accepted_variants(client, variant, payload):
     assert client.post("/metrics", json=variant).status_code == 201
@@ -104,14 +104,14 @@ def test_the_backends_accepted_variants(client, variant, payload):
 
 
 def test_processes_without_pid_of_one_instant_are_kept_apart(client):
-    seed = {k: v for k, v in SEED_EXAMPLES["process"].items() if k != "pid"}
-    batch = [dict(seed, name="a.exe"), dict(seed, name="b.exe"), dict(seed, name="a.exe")]
+    example = {k: v for k, v in INGEST_EXAMPLES["process"].items() if k != "pid"}
+    batch = [dict(example, name="a.exe"), dict(example, name="b.exe"), dict(example, name="a.exe")]
     assert client.post("/metrics", json=batch).get_json() == {"saved": 2, "duplicates": 1, "received": 3}
     assert sorted(i["payload"]["name"] for i in items(client)) == ["a.exe", "b.exe"]
 
 
 def test_averages_of_an_optional_clock_count_only_the_records_that_carry_it(client):
-    clocks = SEED_EXAMPLES["clocks"]  # graphics and memory only
+    clocks = INGEST_EXAMPLES["clocks"]  # graphics and memory only
     batch = [clocks, dict(clocks, timestamp="2025-01-01T00:00:01Z", smMHz=2000),
              dict(clocks, timestamp="2025-01-01T00:02:00Z", smMHz=1000)]
     assert client.post("/metrics", json=batch).status_code == 201
@@ -146,7 +146,7 @@ def test_averages_of_an_optional_clock_count_only_the_records_that_carry_it(clie
     (dict(PROCESS, processUsedMemoryMiB=-1), "processUsedMemoryMiB"),
     (dict(PROCESS, usedMiB=5), "usedMiB"),
     ({"timestamp": "2025-01-01T00:00:00Z", "metric": "clocks"}, "graphicsMHz"),
-    (dict(SEED_EXAMPLES["clocks"], graphicsMHz=None, memoryMHz=None), "graphicsMHz"),
+    (dict(INGEST_EXAMPLES["clocks"], graphicsMHz=None, memoryMHz=None), "graphicsMHz"),
 ])
 def test_invalid_crawler_field_is_named_and_nothing_is_stored(client, record, field):
     body = assert_error_shape(client.post("/metrics", json=[GPU, PROCESS, record]), 422, "invalid_records")

@@ -1,4 +1,4 @@
-"""POST /metrics: seed examples, all-or-nothing batches, idempotent retries, stored values."""
+"""POST /metrics: the documented examples, all-or-nothing batches, idempotent retries, stored values."""
 from __future__ import annotations
 
 import orjson
@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from metrics_app.extensions import db
 from metrics_app.storage.models import GpuSeries, Record, Rollup
 
-from .records import SEED_EXAMPLES, utilization
+from .records import INGEST_EXAMPLES, utilization
 
 
 def count(app, model) -> int:
@@ -16,16 +16,16 @@ def count(app, model) -> int:
         return db.session.scalar(select(func.count()).select_from(model))
 
 
-@pytest.mark.parametrize("kind", sorted(SEED_EXAMPLES))
-def test_every_seed_example_is_stored(client, app, kind):
-    response = client.post("/metrics", json=SEED_EXAMPLES[kind])
+@pytest.mark.parametrize("kind", sorted(INGEST_EXAMPLES))
+def test_every_documented_example_is_stored(client, app, kind):
+    response = client.post("/metrics", json=INGEST_EXAMPLES[kind])
     assert response.status_code == 201
     assert response.get_json() == {"saved": 1, "duplicates": 0, "received": 1}
     assert count(app, Record) == 1
 
 
-def test_seed_examples_as_one_batch_store_typed_values(client, app):
-    response = client.post("/metrics", json=list(SEED_EXAMPLES.values()))
+def test_documented_examples_as_one_batch_store_typed_values(client, app):
+    response = client.post("/metrics", json=list(INGEST_EXAMPLES.values()))
     assert response.status_code == 201 and response.get_json()["saved"] == 6
     with app.app_context():
         rows = {r.metric: r for r in db.session.scalars(select(Record))}
@@ -65,15 +65,15 @@ def test_one_bad_record_rejects_the_whole_batch(client, app):
 
 
 def test_offsets_and_naive_timestamps_are_stored_as_utc(client, app):
-    records = [dict(SEED_EXAMPLES["power"], timestamp="2025-01-01T02:00:00+02:00"),
-               dict(SEED_EXAMPLES["power"], timestamp="2025-01-01T00:00:00", gpuIndex=1)]
+    records = [dict(INGEST_EXAMPLES["power"], timestamp="2025-01-01T02:00:00+02:00"),
+               dict(INGEST_EXAMPLES["power"], timestamp="2025-01-01T00:00:00", gpuIndex=1)]
     assert client.post("/metrics", json=records).status_code == 201
     with app.app_context():
         assert set(db.session.scalars(select(Record.ts_ms))) == {1735689600000}
 
 
 def test_labels_are_kept_on_the_series_latest_wins(client, app):
-    first = dict(SEED_EXAMPLES["temperature"], hostname="h1", gpuId="GPU-1", gpuName="A100")
+    first = dict(INGEST_EXAMPLES["temperature"], hostname="h1", gpuId="GPU-1", gpuName="A100")
     client.post("/metrics", json=first)
     client.post("/metrics", json=dict(first, timestamp="2025-01-01T00:00:01Z", gpuName="A100 80GB"))
     client.post("/metrics", json=dict(first, timestamp="2025-01-01T00:00:02Z", gpuName=None))
@@ -97,5 +97,5 @@ def test_empty_array_stores_nothing(client):
 
 
 def test_missing_content_type_is_accepted(client):
-    response = client.post("/metrics", data=orjson.dumps(SEED_EXAMPLES["memory"]))
+    response = client.post("/metrics", data=orjson.dumps(INGEST_EXAMPLES["memory"]))
     assert response.status_code == 201

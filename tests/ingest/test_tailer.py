@@ -44,7 +44,7 @@ def test_offset_survives_a_restart_without_rereading_or_skipping(ctx, tmp_path):
     assert restarted.line_no == 30 and restarted.offset == path.stat().st_size
     assert stored() == 30
     # A duplicate would have been absorbed by the natural key, so check the tailer's own counts too.
-    assert tailers_status()[0]["records_ok"] == 30
+    assert tailers_status()[0]["lines_ok"] == 30
 
 
 def test_partial_last_line_waits_for_its_newline(ctx, tmp_path):

@@ -83,7 +83,7 @@ def test_the_jsonl_tailer_repairs_windows_paths(app, client, tmp_path):
     with app.app_context():
         tailer = FileTailer("msg", str(path), 100)
         assert tailer.poll(write_queue(app)) == 1
-        assert (tailer.records_ok, tailer.malformed) == (1, 1)
+        assert (tailer.lines_ok, tailer.malformed) == (1, 1)
     assert process_names(client) == [PATH]
     assert repaired(client) == 1
 

@@ -8,7 +8,7 @@ import websocket
 
 from tests.server import GunicornServer
 
-from .records import SEED_EXAMPLES, utilization
+from .records import INGEST_EXAMPLES, utilization
 
 pytestmark = pytest.mark.slow
 
@@ -22,18 +22,18 @@ def server(tmp_path, database_url):
 def test_messages_are_acked_and_errors_keep_the_socket_open(server, app):  # app: empties the tables after
     ws = websocket.create_connection(server.url("/ws/ingest", scheme="ws"), timeout=10)
     try:
-        ws.send(orjson.dumps(SEED_EXAMPLES["memory"]).decode())
+        ws.send(orjson.dumps(INGEST_EXAMPLES["memory"]).decode())
         assert orjson.loads(ws.recv()) == {"type": "ack", "saved": 1, "duplicates": 0, "received": 1}
 
         ws.send("{not json")
         error = orjson.loads(ws.recv())
         assert error["type"] == "error" and error["error"] == "invalid_json"
 
-        ws.send(orjson.dumps(dict(SEED_EXAMPLES["power"], watts=-1)).decode())
+        ws.send(orjson.dumps(dict(INGEST_EXAMPLES["power"], watts=-1)).decode())
         error = orjson.loads(ws.recv())
         assert error["error"] == "invalid_records" and error["details"][0]["field"] == "watts"
 
-        ws.send(orjson.dumps(utilization(100) + [SEED_EXAMPLES["memory"]]).decode())
+        ws.send(orjson.dumps(utilization(100) + [INGEST_EXAMPLES["memory"]]).decode())
         assert orjson.loads(ws.recv()) == {"type": "ack", "saved": 100, "duplicates": 1, "received": 101}
     finally:
         ws.close()

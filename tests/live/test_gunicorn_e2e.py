@@ -15,7 +15,7 @@ from ..server import GunicornServer
 
 pytestmark = pytest.mark.slow
 
-SEED_KEYS = {"timestamp", "cpu", "memory", "gpu", "battery", "gpus"}
+SNAPSHOT_KEYS = {"timestamp", "cpu", "memory", "gpu", "battery", "gpus"}
 INTERVAL = 1.0
 SLACK = 0.5
 
@@ -42,7 +42,7 @@ def test_first_message_is_immediate_and_the_next_comes_within_one_interval(serve
         ws.close()
     assert t1 - t0 < SLACK
     assert t2 - t1 < INTERVAL + SLACK
-    assert set(first) == SEED_KEYS and set(second) == SEED_KEYS
+    assert set(first) == SNAPSHOT_KEYS and set(second) == SNAPSHOT_KEYS
     assert second["timestamp"] > first["timestamp"]
     assert set(first["cpu"]) == {"utilization", "cores", "frequency", "maxFrequency"}
     assert set(first["memory"]) == {"total", "used", "available", "percent", "swapTotal", "swapUsed", "swapPercent"}
@@ -66,7 +66,7 @@ def test_http_answers_with_cors_while_streams_are_open(server):
         request = urllib.request.Request(server.url("/api/metrics"), headers={"Origin": "http://localhost:5173"})
         with urllib.request.urlopen(request, timeout=2) as response:
             assert response.headers["Access-Control-Allow-Origin"] == "*"
-            assert set(json.load(response)) == SEED_KEYS
+            assert set(json.load(response)) == SNAPSHOT_KEYS
     finally:
         for ws in streams:
             ws.close()

@@ -5,7 +5,7 @@ from metrics_app import create_app
 from ..fakes import HOST_FRAGMENT
 
 
-def test_metrics_is_the_latest_snapshot_in_the_seed_format(client, live):
+def test_metrics_is_the_latest_snapshot_in_the_live_metrics_format(client, live):
     body = client.get("/api/metrics").get_json()
     assert set(body) == {"timestamp", "cpu", "memory", "gpu", "battery", "gpus"}
     assert body["cpu"] == HOST_FRAGMENT["cpu"]
@@ -50,7 +50,7 @@ def test_history_rejects_a_bad_window(client, live):
         assert response.get_json()["error"] == "invalid_parameter"
 
 
-def test_health_has_the_seed_fields_and_sampler_state(client, live):
+def test_health_has_the_documented_fields_and_sampler_state(client, live):
     body = client.get("/api/health").get_json()
     assert body["status"] == "healthy"
     assert body["nvidia_available"] is True and body["rocm_available"] is False

@@ -30,8 +30,8 @@ def store(app) -> Callable[[Iterable[Row]], int]:
 
 
 @pytest.fixture
-def seeded(store) -> list[Row]:
-    """One hour of 1-minute samples of every kind on three GPUs (two hosts), seed values."""
+def populated(store) -> list[Row]:
+    """One hour of 1-minute samples of every kind on three GPUs (two hosts), the documented values."""
     rows = []
     for minute in range(60):
         ts = T0 + minute * 60_000

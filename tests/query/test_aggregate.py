@@ -24,7 +24,7 @@ def _hand(lo: int, hi: int, host_h2: bool = False) -> list[float]:
     return values + ([999.0] if host_h2 and lo <= T0 <= hi else [])
 
 
-def test_seed_examples(client, seeded):
+def test_documented_examples(client, populated):
     avg = client.get("/metrics?metric=utilization&aggregate=avg&field=gpuPercent").get_json()
     assert avg == {"aggregate": "avg", "field": "gpuPercent", "value": (55 + 56 + 55) / 3, "count": 180,
                    "resolution": "raw"}

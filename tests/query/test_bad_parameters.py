@@ -37,7 +37,7 @@ BAD = {
 
 
 @pytest.mark.parametrize(("url", "parameter"), BAD.items())
-def test_bad_parameter_is_400_naming_it(client, seeded, url, parameter):
+def test_bad_parameter_is_400_naming_it(client, populated, url, parameter):
     response = client.get(url)
     assert response.status_code == 400, response.get_data(as_text=True)
     body = response.get_json()
@@ -45,16 +45,16 @@ def test_bad_parameter_is_400_naming_it(client, seeded, url, parameter):
     assert body["error"] == "invalid_parameter" and parameter in body["details"]
 
 
-def test_bad_field_lists_the_allowed_ones(client, seeded):
+def test_bad_field_lists_the_allowed_ones(client, populated):
     body = client.get("/metrics?metric=memory&aggregate=avg&field=percent").get_json()
     assert all(name in body["details"]["field"][0] for name in ("totalMiB", "usedMiB", "freeMiB"))
 
 
-def test_limits_at_the_bounds_are_accepted(client, seeded):
+def test_limits_at_the_bounds_are_accepted(client, populated):
     assert client.get("/metrics?limit=1").get_json()["count"] == 1
     assert client.get("/metrics?limit=10000").get_json()["count"] == 1080
 
 
-def test_sql_looking_input_is_just_a_value(client, seeded):
+def test_sql_looking_input_is_just_a_value(client, populated):
     assert client.get("/metrics?hostname=h1'%20OR%201=1--").get_json()["count"] == 0
     assert client.get("/metrics?metric=power&aggregate=max&field=v1").status_code == 400

@@ -47,7 +47,7 @@ def test_the_first_page_is_sent_before_the_next_is_read(client, store, monkeypat
     assert rest.count(b"\n") == 700 and len(pages_read) == 3
 
 
-def test_ndjson_lines_are_the_json_listing_items(client, seeded):
+def test_ndjson_lines_are_the_json_listing_items(client, populated):
     query = "hostname=h2&start=2025-01-01T00:10:00Z&end=2025-01-01T00:19:00Z"
     listed = client.get(f"/metrics?{query}&limit=10000").get_json()["items"]
     response = client.get(f"/metrics?{query}&format=ndjson")
@@ -69,14 +69,14 @@ def test_csv_cells_are_empty_where_a_kind_has_no_such_field(client, store):
     assert (cells[2]["watts"], cells[2]["hostname"], cells[2]["pid"]) == ("115.2", "", "")
 
 
-def test_filters_and_order_apply_to_exports(client, seeded):
+def test_filters_and_order_apply_to_exports(client, populated):
     body = client.get("/metrics?format=csv&gpuId=GPU-c&metric=power&order=desc").get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 60 and {(r["hostname"], r["metric"]) for r in rows} == {("h2", "power")}
     assert [float(r["watts"]) for r in rows[:3]] == [159, 158, 157]
 
 
-def test_an_export_of_nothing_is_just_the_header(client, seeded):
+def test_an_export_of_nothing_is_just_the_header(client, populated):
     assert client.get("/metrics?format=csv&hostname=nobody").get_data(as_text=True) == CSV_HEADER + "\n"
     assert client.get("/metrics?format=ndjson&hostname=nobody").data == b""
 
@@ -91,6 +91,6 @@ def test_bad_or_conflicting_format_parameters_are_400s(client):
         assert body["error"] == "invalid_parameter" and field in body["details"], query
 
 
-def test_json_stays_the_default(client, seeded):
+def test_json_stays_the_default(client, populated):
     assert client.get("/metrics?limit=5").get_json()["count"] == 5
     assert client.get("/metrics?limit=5&format=json").get_json()["count"] == 5

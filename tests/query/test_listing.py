@@ -1,13 +1,13 @@
-"""GET /metrics as a listing: the seed's example, filters, order and keyset paging."""
+"""GET /metrics as a listing: the documented example, filters, order and keyset paging."""
 from __future__ import annotations
 
 from .conftest import T0, row
 
-SEED_EXAMPLE = "/metrics?gpuIndex=0&metric=memory&start=2025-01-01T00:00:00Z&end=2025-01-01T01:00:00Z"
+DOCUMENTED_EXAMPLE = "/metrics?gpuIndex=0&metric=memory&start=2025-01-01T00:00:00Z&end=2025-01-01T01:00:00Z"
 
 
-def test_seed_example_lists_memory_of_gpu_0_in_the_hour(client, seeded):
-    body = client.get(SEED_EXAMPLE).get_json()
+def test_documented_example_lists_memory_of_gpu_0_in_the_hour(client, populated):
+    body = client.get(DOCUMENTED_EXAMPLE).get_json()
     assert body["count"] == 120 and body["next_cursor"] is None
     assert {(i["hostname"], i["gpuIndex"], i["metric"]) for i in body["items"]} == {("h1", 0, "memory"),
                                                                                    ("h2", 0, "memory")}
@@ -17,7 +17,7 @@ def test_seed_example_lists_memory_of_gpu_0_in_the_hour(client, seeded):
     assert {first["gpuId"], first["gpuName"]} <= {"GPU-a", "GPU-c", "A100", "H100"}
 
 
-def test_item_shape_matches_the_seed_payloads(client, store):
+def test_item_shape_matches_the_documented_payloads(client, store):
     store([row("process", T0, 512, pid=1234), row("power", T0, 115.2)])
     items = client.get("/metrics").get_json()["items"]
     by_metric = {i["metric"]: i for i in items}
@@ -32,7 +32,7 @@ def test_absent_hostname_is_null(client, store):
     assert client.get("/metrics").get_json()["items"][0]["hostname"] is None
 
 
-def test_filters_by_hostname_gpu_id_and_time(client, seeded):
+def test_filters_by_hostname_gpu_id_and_time(client, populated):
     body = client.get("/metrics?hostname=h2&metric=power&start=2025-01-01T00:10:00&end=2025-01-01T00:12:00Z").get_json()
     assert [(i["hostname"], i["timestamp"], i["payload"]["watts"]) for i in body["items"]] == [
         ("h2", "2025-01-01T00:10:00.000Z", 110), ("h2", "2025-01-01T00:11:00.000Z", 111),
@@ -41,17 +41,17 @@ def test_filters_by_hostname_gpu_id_and_time(client, seeded):
     assert len(by_uuid) == 60 and {(i["hostname"], i["gpuIndex"]) for i in by_uuid} == {("h1", 1)}
 
 
-def test_offset_timestamps_are_converted_to_utc(client, seeded):
+def test_offset_timestamps_are_converted_to_utc(client, populated):
     body = client.get("/metrics?hostname=h1&gpuIndex=0&metric=power"
                       "&start=2025-01-01T02:05:00%2B02:00&end=2025-01-01T02:05:00%2B02:00").get_json()
     assert [i["timestamp"] for i in body["items"]] == ["2025-01-01T00:05:00.000Z"]
 
 
-def test_filters_that_match_no_gpu_return_an_empty_page(client, seeded):
+def test_filters_that_match_no_gpu_return_an_empty_page(client, populated):
     assert client.get("/metrics?hostname=nowhere").get_json() == {"items": [], "count": 0, "next_cursor": None}
 
 
-def test_desc_order_starts_with_the_newest(client, seeded):
+def test_desc_order_starts_with_the_newest(client, populated):
     items = client.get("/metrics?metric=power&hostname=h1&gpuIndex=0&order=desc&limit=2").get_json()["items"]
     assert [i["timestamp"] for i in items] == ["2025-01-01T00:59:00.000Z", "2025-01-01T00:58:00.000Z"]
 
@@ -73,7 +73,7 @@ def _walk(client, query: str) -> tuple[list[tuple], list[str]]:
         assert pages < 10
 
 
-def test_cursor_pages_through_three_pages_without_gaps_or_repeats(client, seeded):
+def test_cursor_pages_through_three_pages_without_gaps_or_repeats(client, populated):
     everything = client.get("/metrics?metric=power&limit=10000").get_json()["items"]
     assert len(everything) == 180
     for order in ("asc", "desc"):
@@ -83,18 +83,18 @@ def test_cursor_pages_through_three_pages_without_gaps_or_repeats(client, seeded
         assert timestamps == sorted(timestamps, reverse=order == "desc")
 
 
-def test_cursor_pages_split_records_that_share_a_timestamp(client, seeded):
+def test_cursor_pages_split_records_that_share_a_timestamp(client, populated):
     """Three GPUs write at each timestamp: pages of 2 cut through equal timestamps, ordered by GPU."""
     ids, _ = _walk(client, "/metrics?metric=temperature&end=2025-01-01T00:02:00Z&limit=2")
     assert len(ids) == 9 and len(set(ids)) == 9
 
 
-def test_default_limit_is_500(client, seeded):
+def test_default_limit_is_500(client, populated):
     body = client.get("/metrics").get_json()
     assert body["count"] == 500 and body["next_cursor"]
 
 
-def test_a_cursor_of_the_old_shape_is_a_clean_400(client, seeded):
+def test_a_cursor_of_the_old_shape_is_a_clean_400(client, populated):
     """Cursors issued before records lost their surrogate id carried (order, time, id)."""
     import base64
 

@@ -10,7 +10,7 @@ from metrics_app.extensions import db
 from .conftest import T0, row
 
 
-def test_gpus_lists_every_gpu_with_first_last_and_count(client, seeded):
+def test_gpus_lists_every_gpu_with_first_last_and_count(client, populated):
     body = client.get("/gpus").get_json()
     assert body["count"] == 3
     assert body["gpus"][0] == {"hostname": "h1", "gpuIndex": 0, "gpuId": "GPU-a", "gpuName": "A100",
@@ -25,7 +25,7 @@ def test_gpus_is_empty_before_any_record(client):
     assert client.get("/stats").get_json() == {"gpus": [], "count": 0}
 
 
-def test_stats_per_gpu_and_metric(client, seeded, store):
+def test_stats_per_gpu_and_metric(client, populated, store):
     store([row("power", T0 + 30_000, 1000.0, gpu=1)])
     body = client.get("/stats?hostname=h1&gpuIndex=1").get_json()
     assert body["count"] == 1
@@ -39,7 +39,7 @@ def test_stats_per_gpu_and_metric(client, seeded, store):
     assert gpu["metrics"]["process"]["fields"] == {"usedMiB": {"avg": 512, "min": 512, "max": 512}}
 
 
-def test_health_reports_database_and_counts(client, seeded):
+def test_health_reports_database_and_counts(client, populated):
     response = client.get("/health")
     body = response.get_json()
     assert response.status_code == 200 and body["status"] == "ok"
@@ -62,7 +62,7 @@ def test_health_is_503_degraded_when_the_database_fails(app, client, monkeypatch
 
 
 @pytest.mark.parametrize("url", ["/gpus", "/stats", "/health"])
-def test_summary_endpoints_do_not_scan_records(app, client, seeded, url):
+def test_summary_endpoints_do_not_scan_records(app, client, populated, url):
     """Every statement these endpoints run must leave the records table alone."""
     statements: list[str] = []
     with app.app_context():

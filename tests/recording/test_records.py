@@ -1,4 +1,4 @@
-"""Snapshot -> seed records: exact values and units, and unknown readings never stored as 0."""
+"""Snapshot -> crawler-ingest API records: exact values and units, and unknown readings never stored as 0."""
 from __future__ import annotations
 
 from metrics_app.recording.records import drop_invalid, snapshot_to_records
@@ -15,7 +15,7 @@ def snapshot(*gpus):
     return {"timestamp": TS, "gpus": list(gpus)}
 
 
-def test_a_fully_reported_gpu_gives_every_kind_in_seed_units():
+def test_a_fully_reported_gpu_gives_every_kind_in_the_apis_units():
     gpu = gpu_entry(0, processes=[{"pid": 4242, "name": "python", "usedMemory": 512 * 1024 * 1024},
                                   {"pid": 4243, "name": None, "usedMemory": None}])
     assert snapshot_to_records(snapshot(gpu), "box") == [

@@ -1,4 +1,4 @@
-"""INGEST_TOKEN and READ_TOKEN (issue 6, item 6): every protected endpoint refuses a missing or wrong
+"""INGEST_TOKEN and READ_TOKEN: every protected endpoint refuses a missing or wrong
 bearer token with a 401 and takes each configured token; a refused write stores nothing; health and
 documents stay open; with no token configured nothing changes."""
 from __future__ import annotations
@@ -10,8 +10,9 @@ from openapi_spec_validator import validate
 
 from metrics_app.agent.client import IngestClient, Outcome
 from metrics_app.auth import token_matches
+from metrics_app.auth_groups import INGEST, declared_group, requires
 
-from ..ingest.records import SEED_EXAMPLES, utilization
+from ..ingest.records import INGEST_EXAMPLES, utilization
 from ..live.conftest import live  # noqa: F401 - a ticked hub, so the live reads answer 200
 from ..server import GunicornServer
 
@@ -63,14 +64,14 @@ def test_ingest_without_the_ingest_token_is_401_and_stores_nothing(secured, clie
 
 @pytest.mark.parametrize("token", INGEST_TOKENS)
 def test_each_ingest_token_is_accepted(secured, client, token):
-    response = client.post("/metrics", json=SEED_EXAMPLES["memory"], headers=bearer(token, "bearer"))
+    response = client.post("/metrics", json=INGEST_EXAMPLES["memory"], headers=bearer(token, "bearer"))
     assert response.status_code == 201 and response.get_json()["saved"] == 1
     assert stored_count(client) == 1
 
 
 @pytest.mark.parametrize("path", READS)
 def test_reads_need_the_read_token(secured, client, path):
-    posted = client.post("/metrics", json=dict(SEED_EXAMPLES["memory"], hostname=PRIVATE_HOST),
+    posted = client.post("/metrics", json=dict(INGEST_EXAMPLES["memory"], hostname=PRIVATE_HOST),
                          headers=bearer(INGEST_TOKENS[0]))
     assert posted.status_code == 201
     assert_unauthorized(client.get(path), invalid_token=False)
@@ -105,7 +106,7 @@ def test_cors_preflight_needs_no_token(secured, client):
 
 @pytest.mark.parametrize("path", READS + list(OPEN))
 def test_without_tokens_everything_is_open(app, client, live, path):  # noqa: F811
-    assert client.post("/metrics", json=dict(SEED_EXAMPLES["power"], hostname=PRIVATE_HOST)).get_json()["saved"] == 1
+    assert client.post("/metrics", json=dict(INGEST_EXAMPLES["power"], hostname=PRIVATE_HOST)).get_json()["saved"] == 1
     response = client.get(path)
     assert response.status_code == 200
     if path in READS:
@@ -148,7 +149,7 @@ def test_ws_ingest_is_refused_at_the_handshake_without_the_token(server, app):  
     assert app.test_client().get("/gpus").get_json()["count"] == 0
     ws = websocket.create_connection(url, timeout=5, header=bearer(INGEST_TOKENS[1]))
     try:
-        ws.send(orjson.dumps(SEED_EXAMPLES["memory"]).decode())
+        ws.send(orjson.dumps(INGEST_EXAMPLES["memory"]).decode())
         assert orjson.loads(ws.recv())["type"] == "ack"
     finally:
         ws.close()
@@ -188,3 +189,22 @@ def test_the_api_document_marks_what_the_tokens_protect(secured, client):
 
 def test_without_tokens_the_document_has_no_security(app, client):
     assert "securitySchemes" not in client.get("/openapi.json").get_json()["components"]
+
+
+def undeclared_routes(app) -> list[str]:
+    return sorted(rule.rule for rule in app.url_map.iter_rules() if declared_group(rule.endpoint, app) is None)
+
+
+def test_every_route_declares_its_token_group(app):
+    assert undeclared_routes(app) == []
+
+
+def test_a_route_that_declares_nothing_is_found_and_still_needs_the_read_token(app):
+    app.add_url_rule("/forgotten", "forgotten", lambda: "private")
+    app.add_url_rule("/declared", "declared", requires(INGEST)(lambda: "written"))
+    assert undeclared_routes(app) == ["/forgotten"]
+    app.config.update(READ_TOKEN=READ_TOKENS, INGEST_TOKEN=INGEST_TOKENS)
+    assert app.test_client().get("/forgotten").status_code == 401
+    assert app.test_client().get("/forgotten", headers=bearer(READ_TOKENS[0])).status_code == 200
+    assert app.test_client().get("/declared", headers=bearer(READ_TOKENS[0])).status_code == 401
+    assert app.test_client().get("/declared", headers=bearer(INGEST_TOKENS[0])).status_code == 200

@@ -1,4 +1,4 @@
-"""Crash durability against the real gunicorn server (issue 6, item 1), on the session's database
+"""Crash durability against the real gunicorn server, on the session's database
 (SQLite file, or PostgreSQL when TEST_DATABASE_URL is set).
 
 tests/storage/test_persistence.py shows one acknowledged batch surviving a SIGKILL; these kill the

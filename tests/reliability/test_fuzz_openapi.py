@@ -1,4 +1,4 @@
-"""Schemathesis against the service's own /openapi.json (issue 6, item 3): no 5xx, every response
+"""Schemathesis against the service's own /openapi.json: no 5xx, every response
 (status, content type, body) one the document declares, and input the document forbids never accepted.
 
 In process through the WSGI app, so thousands of cases take seconds rather than a server round trip
@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
 from metrics_app import create_app
 
 from ..dbsetup import config_for
-from ..ingest.records import CRAWLER_EXAMPLES, SEED_EXAMPLES, utilization
+from ..ingest.records import CRAWLER_EXAMPLES, INGEST_EXAMPLES, utilization
 from ..live.conftest import live  # noqa: F401 - a ticked hub, so /api/metrics has a snapshot to serve
 
 pytestmark = pytest.mark.slow
@@ -45,8 +45,8 @@ CONFIG = {
 }
 
 #: Stored at the first and last representable millisecond: every fuzzed read meets them.
-EDGE_RECORDS = [dict(SEED_EXAMPLES["power"], gpuIndex=7, timestamp="0001-01-01T00:00:00Z"),
-                dict(SEED_EXAMPLES["power"], gpuIndex=8, timestamp="9999-12-31T23:59:59.999Z")]
+EDGE_RECORDS = [dict(INGEST_EXAMPLES["power"], gpuIndex=7, timestamp="0001-01-01T00:00:00Z"),
+                dict(INGEST_EXAMPLES["power"], gpuIndex=8, timestamp="9999-12-31T23:59:59.999Z")]
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 HAND_SETTINGS = settings(max_examples=200, derandomize=True, database=None, deadline=None,
                          suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -61,7 +61,7 @@ schema = schemathesis.openapi.from_wsgi(
 @pytest.fixture
 def stored(client):
     """Some history, so the reads' response schemas are checked on real items, not only empty lists."""
-    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50), *EDGE_RECORDS,
+    response = client.post("/metrics", json=[*INGEST_EXAMPLES.values(), *utilization(50), *EDGE_RECORDS,
                                              *CRAWLER_EXAMPLES.values()])
     assert response.status_code == 201
 
@@ -92,7 +92,7 @@ def test_any_iso_timestamp_is_stored_or_refused_and_reads_survive(client, moment
     """Every offset at every date: 201 when the UTC instant is in years 1-9999, else 422; either way
     the reads that format stored timestamps still answer, in RFC 3339 with a four-digit year."""
     stamp = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes))).isoformat()
-    response = client.post("/metrics", json=dict(SEED_EXAMPLES["power"], timestamp=stamp))
+    response = client.post("/metrics", json=dict(INGEST_EXAMPLES["power"], timestamp=stamp))
     assert response.status_code in (201, 422), response.get_data(as_text=True)
     for path in ("/gpus", "/metrics?format=csv"):
         read = client.get(path)
@@ -139,7 +139,7 @@ secured_statuses: dict[int, int] = {}
 def secured_history(app, client):
     """Both tokens set on the test's app, and some history posted with the ingest token."""
     app.config.update(INGEST_TOKEN=[INGEST_TOKEN], READ_TOKEN=[READ_TOKEN])
-    response = client.post("/metrics", json=[*SEED_EXAMPLES.values(), *utilization(50)],
+    response = client.post("/metrics", json=[*INGEST_EXAMPLES.values(), *utilization(50)],
                            headers={"Authorization": f"Bearer {INGEST_TOKEN}"})
     assert response.status_code == 201
 

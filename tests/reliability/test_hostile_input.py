@@ -22,11 +22,11 @@ from metrics_app.storage.models import Record
 from metrics_app.ingest.tailer import FileTailer
 
 from ..cli.test_metrics_import import write_jsonl
-from ..ingest.records import SEED_EXAMPLES, utilization
+from ..ingest.records import INGEST_EXAMPLES, utilization
 from ..ingest.test_bad_input import assert_error_shape
 from ..server import GunicornServer
 
-POWER = SEED_EXAMPLES["power"]
+POWER = INGEST_EXAMPLES["power"]
 DEEP = b"[" * 100_000 + b"]" * 100_000
 DEEP_OBJECTS = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
 #: Just inside the parser's depth limit, inside a record: must reach validation and come back a 422.
@@ -40,7 +40,7 @@ HOSTILE = [
     pytest.param(orjson.dumps(dict(POWER, watts="1e3")), 422, "invalid_records", id="number-as-string"),
     pytest.param(orjson.dumps(dict(POWER, watts=True)), 422, "invalid_records", id="boolean-for-number"),
     pytest.param(orjson.dumps(dict(POWER, watts=1e308)), 422, "invalid_records", id="1e308"),
-    pytest.param(orjson.dumps(dict(SEED_EXAMPLES["memory"], usedMiB=-1)), 422, "invalid_records", id="negative-size"),
+    pytest.param(orjson.dumps(dict(INGEST_EXAMPLES["memory"], usedMiB=-1)), 422, "invalid_records", id="negative-size"),
     pytest.param(orjson.dumps(dict(POWER, metric="fanSpeed")), 422, "invalid_records", id="unknown-metric"),
     pytest.param(orjson.dumps(dict(POWER, voltage=1.0)), 422, "invalid_records", id="unknown-field"),
     pytest.param(orjson.dumps(dict(POWER, hostname="a\x00b")), 422, "invalid_records", id="NUL-in-label"),

@@ -1,4 +1,4 @@
-"""Faults in the hardware readers, with the real sampler threads running (issue 6, item 4).
+"""Faults in the hardware readers, with the real sampler threads running.
 
 Each scenario runs the hub's real threads at a fast tick with every source faked at its I/O
 boundary (pynvml module, rocm-smi executable, psutil module) and checks what a user sees: the tick

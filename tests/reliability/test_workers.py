@@ -1,4 +1,4 @@
-"""gunicorn with four workers (issue 6, item 2): the background jobs run in exactly one of them and
+"""gunicorn with four workers: the background jobs run in exactly one of them and
 move to another within seconds when that one is SIGKILLed; identical batches posted at once through
 many connections are stored once; every worker serves HTTP and the live WebSocket.
 

@@ -1,4 +1,4 @@
-"""Misbehaving live clients never delay the others (issue 6, item 5), against the real gunicorn server.
+"""Misbehaving live clients never delay the others, against the real gunicorn server.
 
 The 30-second, 200-client measurement is ``bench/ws_clients.py --stall 1 --drop 100`` (README); this
 is its scaled-down, always-run form.

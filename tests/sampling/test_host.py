@@ -3,7 +3,7 @@ from metrics_app.sampling.host import HostSource
 from .fake_psutil import POWER_TIME_UNKNOWN, POWER_TIME_UNLIMITED, make_psutil, sbattery, scpufreq
 
 
-def test_reads_the_seed_metrics_format_exactly():
+def test_reads_the_live_metrics_format_exactly():
     reading = HostSource(1.0, psutil=make_psutil()).read()
     assert reading == {
         "cpu": {"utilization": 37.5, "cores": 8, "frequency": 3200.0, "maxFrequency": 4200.0},

@@ -1,5 +1,5 @@
 from metrics_app.sampling.hub import HubState
-from metrics_app.sampling.snapshot import SEED_GPU_FIELDS
+from metrics_app.sampling.snapshot import SINGLE_GPU_FIELDS
 
 from ..fakes import HOST_FRAGMENT, StaticGpuSource, StaticSource, gpu_entry
 
@@ -21,7 +21,7 @@ def poll_all(hub: HubState) -> None:
         state.poll(hub.clock)
 
 
-def test_snapshot_keeps_the_seed_format_and_adds_the_gpu_list():
+def test_snapshot_keeps_the_live_metrics_format_and_adds_the_gpu_list():
     nvidia = StaticGpuSource("nvidia", "NVIDIA", [gpu_entry(0), gpu_entry(1, utilization=10.0)])
     hub = make_hub(StaticSource("host", HOST_FRAGMENT), nvidia)
     poll_all(hub)
@@ -29,7 +29,7 @@ def test_snapshot_keeps_the_seed_format_and_adds_the_gpu_list():
     assert list(snapshot) == ["timestamp", "cpu", "memory", "gpu", "battery", "gpus"]
     assert snapshot["timestamp"].endswith("+00:00")
     assert snapshot["cpu"] == HOST_FRAGMENT["cpu"]
-    assert snapshot["gpu"] == {key: gpu_entry(0)[key] for key in SEED_GPU_FIELDS}
+    assert snapshot["gpu"] == {key: gpu_entry(0)[key] for key in SINGLE_GPU_FIELDS}
     assert [g["index"] for g in snapshot["gpus"]] == [0, 1]
     assert all(g["stale"] is False for g in snapshot["gpus"])
 
@@ -56,7 +56,7 @@ def test_gpus_of_a_source_that_stopped_answering_are_marked_stale():
     assert hub.health()["status"] == "degraded"
 
 
-def test_health_names_the_gpu_stack_like_the_seed():
+def test_health_names_the_gpu_stack_like_the_live_metrics_api():
     hub = make_hub(StaticGpuSource("nvidia", "NVIDIA", [], available=False, unavailable_reason="LibraryNotFound"),
                    StaticGpuSource("amd", "AMD", [gpu_entry(0, vendor="AMD")]))
     poll_all(hub)
@@ -112,3 +112,15 @@ def test_start_publishes_a_first_frame_immediately_and_keeps_ticking():
         assert hub.health()["sampler"]["running"] is True
     finally:
         hub.stop()
+
+
+def test_readers_wait_two_intervals_for_a_frame_but_never_under_a_second():
+    assert HubState([], interval_sec=3.0, history_seconds=10).frame_wait_sec == 6.0
+    assert HubState([], interval_sec=0.1, history_seconds=10).frame_wait_sec == 1.0
+
+
+def test_first_frame_does_not_wait_on_a_sampler_that_never_started():
+    hub = make_hub(StaticSource("host", HOST_FRAGMENT))
+    assert hub.first_frame() is None  # returns at once: nothing will tick
+    hub.tick()
+    assert hub.first_frame() is not None

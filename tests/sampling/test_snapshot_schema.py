@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pynvml as real
 
-from metrics_app.docs.schemas import LiveGpuSchema, SeedGpuSchema, SnapshotSchema
+from metrics_app.docs.schemas import LiveGpuSchema, SingleGpuSchema, SnapshotSchema
 from metrics_app.sampling.gpu_fields import GPU_KEYS
 from metrics_app.sampling.hub import HubState
 from metrics_app.sampling.nvidia import NvidiaSource
 from metrics_app.sampling.rocm import parse
-from metrics_app.sampling.snapshot import SEED_GPU_FIELDS
+from metrics_app.sampling.snapshot import SINGLE_GPU_FIELDS
 
 from ..fakes import HOST_FRAGMENT, StaticGpuSource, StaticSource
 from .fakes_nvml import FakeGpu, FakeNvml
@@ -25,7 +25,7 @@ def snapshot_of(*sources) -> dict:
 
 def test_schema_names_exactly_the_reader_keys() -> None:
     assert set(LiveGpuSchema().fields) == set(GPU_KEYS) | {"stale"}
-    assert set(SeedGpuSchema().fields) == set(SEED_GPU_FIELDS)
+    assert set(SingleGpuSchema().fields) == set(SINGLE_GPU_FIELDS)
 
 
 def test_real_snapshots_of_both_vendors_validate(shared_dir: Path) -> None:

@@ -1,6 +1,7 @@
 """Background jobs run in one process only (the leader) and are never started by create_app."""
 from __future__ import annotations
 
+import tempfile
 import threading
 
 import orjson
@@ -25,6 +26,8 @@ def test_only_one_leader_until_it_lets_go(tmp_path):
 def test_lock_path_sits_beside_a_sqlite_file():
     assert default_lock_path("sqlite:////data/metrics.db") == "/data/metrics.db.jobs.lock"
     assert default_lock_path("postgresql+psycopg://u@h/db").endswith(".lock")
+    assert default_lock_path("sqlite+pysqlite:///rel/m.db?timeout=5") == "rel/m.db.jobs.lock"
+    assert default_lock_path("sqlite://").startswith(tempfile.gettempdir())  # in memory: no file to sit beside
 
 
 def test_create_app_starts_no_thread_and_the_first_request_starts_the_jobs(database_url, app, tmp_path):
@@ -53,7 +56,7 @@ def test_a_leader_tick_runs_the_tailers(app, tmp_path):
     jobs = BackgroundJobs(app)
     assert jobs.leader.poll()
     jobs._as_leader(60, jobs._poll_tailers)()
-    assert jobs.tailers[0].records_ok == 4
+    assert jobs.tailers[0].lines_ok == 4
     jobs.stop()
 
 

@@ -18,7 +18,7 @@ NOW = datetime(2025, 1, 2, tzinfo=timezone.utc)
 NOW_MS = int(NOW.timestamp() * 1000)
 
 
-def seed(client) -> None:
+def store_sample_minutes(client) -> None:
     """300 records 2 h old (minutes 0-4 of 22:00), 120 records 30 min old."""
     assert client.post("/metrics", json=utilization(300, start=NOW - timedelta(hours=2))).status_code == 201
     assert client.post("/metrics", json=utilization(120, start=NOW - timedelta(minutes=30))).status_code == 201
@@ -38,7 +38,7 @@ def keep(hours: float, minute_days: float = 90, hour_days: float = 730) -> Reten
 
 
 def test_deletes_old_records_in_chunks_and_keeps_their_rollups(client, app):
-    seed(client)
+    store_sample_minutes(client)
     with app.app_context():
         result = run_retention(db.engine, keep(1), chunk_rows=70, now_ms=NOW_MS)
     assert (result.records, result.minutes, result.hours) == (300, 0, 0)
@@ -49,7 +49,7 @@ def test_deletes_old_records_in_chunks_and_keeps_their_rollups(client, app):
 
 
 def test_cutoff_is_a_whole_minute_so_totals_match_raw_rows(client, app):
-    seed(client)
+    store_sample_minutes(client)
     with app.app_context():
         run_retention(db.engine, keep(2 - 2.5 / 60), chunk_rows=1000, now_ms=NOW_MS)  # 2.5 min into the old run
     records, minute_n, _, total_n, (count, _) = totals(app)
@@ -59,8 +59,8 @@ def test_cutoff_is_a_whole_minute_so_totals_match_raw_rows(client, app):
 
 def test_each_rollup_tier_expires_on_its_own_days(client, app):
     """Minutes go 2 days after their hour ends (the minute tier's cutoff is a whole hour), hours 3
-    days after. The seed has minutes 22:00-22:04 and 23:30-23:31, so hours 22:00 and 23:00."""
-    seed(client)
+    days after. The sample has minutes 22:00-22:04 and 23:30-23:31, so hours 22:00 and 23:00."""
+    store_sample_minutes(client)
     day, hour = 86_400_000, 3_600_000
     expected = [(-1.5 * hour, (420, 0, 0)), (-0.5 * hour, (0, 5, 0)), (0, (0, 2, 0)),
                 (day - 0.5 * hour, (0, 0, 1)), (day, (0, 0, 1))]
@@ -72,7 +72,7 @@ def test_each_rollup_tier_expires_on_its_own_days(client, app):
 
 
 def test_cli_dry_run_deletes_nothing(client, app, runner):
-    seed(client)
+    store_sample_minutes(client)
     result = runner.invoke(args=["retention", "--hours", "1", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "would delete 420 records, 0 per-minute and 0 per-hour" in result.output  # 2025 is older than 1 h
@@ -88,7 +88,7 @@ def test_cli_refuses_negative_hours(runner):
 
 
 def test_zero_hours_keeps_everything(client, app, runner):
-    seed(client)
+    store_sample_minutes(client)
     app.config["METRICS_RETENTION_HOURS"] = 0
     result = runner.invoke(args=["retention"])
     assert result.exit_code == 0 and "keeps records forever; nothing deleted" in result.output
@@ -112,7 +112,7 @@ def test_the_job_deletes_on_the_writer_thread(client, app):
     from metrics_app.storage import write_queue
     from metrics_app.storage.retention import retention_job
 
-    seed(client)
+    store_sample_minutes(client)
     app.config.update(METRICS_RETENTION_HOURS=1, RETENTION_CHUNK_ROWS=100,
                       ROLLUP_1M_RETENTION_DAYS=365 * 3000, ROLLUP_1H_RETENTION_DAYS=365 * 3000)
     with app.app_context():

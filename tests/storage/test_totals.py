@@ -15,7 +15,7 @@ from metrics_app.storage.retention import run_retention
 from metrics_app.storage.rollups import STATS, combine_function
 from metrics_app.storage.tiers import Retention
 
-from ..ingest.records import SEED_EXAMPLES, START, utilization
+from ..ingest.records import INGEST_EXAMPLES, START, utilization
 from .test_migrations import flask_db
 
 
@@ -34,7 +34,7 @@ def test_totals_match_rollups_after_ingest_and_retention(client, app):
     utilization_rows = utilization(600) + utilization(300, host="node-b", gpu=3)  # gpuPercent peaks at 100
     assert client.post("/metrics", json=utilization_rows[:500]).status_code == 201
     assert client.post("/metrics", json=utilization_rows[400:]).get_json()["duplicates"] == 100
-    assert client.post("/metrics", json=list(SEED_EXAMPLES.values())).status_code == 201
+    assert client.post("/metrics", json=list(INGEST_EXAMPLES.values())).status_code == 201
     with app.app_context():
         totals = _totals(db.session)
         assert totals == _from_rollups(db.session) and len(totals) == 2 + 6
@@ -44,7 +44,7 @@ def test_totals_match_rollups_after_ingest_and_retention(client, app):
         db.session.rollback()  # a fresh read snapshot after retention's own transactions
         result = run_retention(db.engine, Retention(1, 90, 730), chunk_rows=3, now_ms=now_ms)
         totals = _totals(db.session)
-        assert totals == _from_rollups(db.session, result.cutoffs.raw) and sum(t[2] for t in totals) == 900 - 2 * 120  # and the 6 seed examples
+        assert totals == _from_rollups(db.session, result.cutoffs.raw) and sum(t[2] for t in totals) == 900 - 2 * 120  # and the 6 documented examples
 
 
 @pytest.mark.slow

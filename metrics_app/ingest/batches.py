@@ -6,9 +6,9 @@ from typing import Any
 import orjson
 from flask import current_app
 
-from ..errors import ApiError
 from ..storage import write_queue
 from ..storage.writer import StoreResult
+from .problems import InvalidJson
 from .json_repair import count_repair, double_lone_backslashes
 from .validation import load_batch
 
@@ -29,7 +29,7 @@ def parse_json(raw: bytes | str) -> Any:
         else:
             count_repair()
             return payload
-    raise ApiError(400, "invalid_json", f"Body is not valid JSON: {error}") from None
+    raise InvalidJson(f"Body is not valid JSON: {error}") from None
 
 
 def ingest_payload(payload: Any) -> StoreResult:
