@@ -85,7 +85,6 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         cursor.close()
 
