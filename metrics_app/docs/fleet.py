@@ -14,7 +14,7 @@ class FleetValueSchema(Schema):
 
 
 class FleetGpuSchema(Schema):
-    gpuIndex = fields.Integer(required=True)
+    gpuIndex = fields.Integer(allow_none=True, required=True, metadata={"description": "null: sent without one"})
     gpuId = fields.String(allow_none=True, required=True)
     gpuName = fields.String(allow_none=True, required=True)
     stale = fields.Boolean(required=True, metadata={"description": "Every metric of this GPU is stale"})

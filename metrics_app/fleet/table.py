@@ -22,11 +22,13 @@ from typing import Any, Callable, Iterable, Sequence
 import orjson
 
 from ..storage.kinds import KINDS, KINDS_BY_CODE, NO_PID
+from ..storage.models import identity_key
 from ..storage.timefmt import iso_utc
 from ..storage.writer import Row
 
-#: (hostname, gpu_index, metric code, pid): a process record is one row per process of a GPU.
-Key = tuple[str, int, int, int]
+#: (hostname, GPU identity as gpu_series keys it: its UUID, else its index; metric code, pid): a
+#: process record is one row per process of a GPU.
+Key = tuple[str, str, int, int]
 PROCESS = KINDS["process"].code
 #: How strongly a host's interval estimate follows the newest gap between two of its records.
 _INTERVAL_WEIGHT = 0.2
@@ -101,7 +103,7 @@ class FleetTable:
         changes nothing) until the next ``flush``; returns how many keys changed."""
         fresh: dict[Key, _Span] = {}
         for row in rows:
-            key = (row.hostname, row.gpu_index, row.metric, row.pid)
+            key = (row.hostname, identity_key(row.gpu_uuid, row.gpu_index), row.metric, row.pid)
             span = fresh.get(key)
             if span is None:
                 fresh[key] = _Span(row, row.ts_ms)

@@ -52,15 +52,16 @@ def fleet_view(fleet: Fleet, keep: FleetFilter) -> dict[str, Any]:
     intervals = fleet.table.host_intervals()
     now_ms = int(time.time() * 1000)
     hosts: dict[str, dict[str, Any]] = {}
-    for entry in entries:  # key order: host, GPU index, metric, pid
-        hostname, index, code, pid = entry.key
+    for entry in entries:  # key order: host, GPU identity, metric, pid
+        hostname, gpu_key, code, pid = entry.key
         interval = intervals.get(hostname)
         stale_ms = _stale_after_ms(interval, fleet.stale_after_sec)
         host = hosts.setdefault(hostname, {
             "hostname": hostname or None, "interval_sec": None if interval is None else round(interval / 1000, 3),
             "stale_after_sec": round(stale_ms / 1000, 3), "stale": True, "gpus": {}})
-        gpu = host["gpus"].setdefault(index, {"gpuIndex": index, "gpuId": None, "gpuName": None, "stale": True,
-                                              "metrics": {}, "processes": []})
+        gpu = host["gpus"].setdefault(gpu_key, {"gpuIndex": None, "gpuId": None, "gpuName": None, "stale": True,
+                                                "metrics": {}, "processes": []})
+        gpu["gpuIndex"] = entry.record["gpuIndex"] if entry.record["gpuIndex"] is not None else gpu["gpuIndex"]
         gpu["gpuId"] = entry.record["gpuId"] or gpu["gpuId"]
         gpu["gpuName"] = entry.record["gpuName"] or gpu["gpuName"]
         value = _value(entry, now_ms, stale_ms)
