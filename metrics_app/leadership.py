@@ -27,6 +27,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from .filelock import FileLock
 from .storage.dialect import is_postgresql
 
 log = logging.getLogger(__name__)
@@ -64,32 +65,29 @@ class FlockLeadership:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fd: int | None = None
+        self._file = FileLock(path)
+        self._leading = False
         self._mutex = threading.Lock()
 
     @property
     def leading(self) -> bool:
-        return self._fd is not None
+        return self._leading
 
     def poll(self) -> bool:
         """Once taken, the lock is kept for the life of the process."""
         with self._mutex:
-            if self._fd is not None:
+            if self._leading:
                 return True
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            if not self._file.acquire(blocking=False):
                 return False
-            os.ftruncate(fd, 0)
-            os.write(fd, process_name().encode())
-            self._fd = fd
+            os.ftruncate(self._file.fd, 0)
+            os.write(self._file.fd, process_name().encode())
+            self._leading = True
             log.info("process %d leads the background jobs as %s (lock %s)", os.getpid(), process_name(), self.path)
             return True
 
     def current(self, engine: Engine) -> str | None:
-        if self._fd is not None:
+        if self._leading:
             return process_name()
         try:
             fd = os.open(self.path, os.O_RDONLY)
@@ -107,9 +105,8 @@ class FlockLeadership:
 
     def release(self) -> None:
         with self._mutex:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            self._file.close()
+            self._leading = False
 
 
 _HOLDER_SQL = text("""

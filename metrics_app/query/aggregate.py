@@ -14,7 +14,8 @@ from ..errors import ApiError
 from ..extensions import db
 from ..storage.kinds import KINDS
 from ..storage.models import HourRollup, Record, Rollup
-from ..storage.tiers import HOUR, MINUTE, RAW, Cutoffs, retention_for
+from ..storage.state import state_of
+from ..storage.tiers import HOUR, MINUTE, RAW, Cutoffs
 from ..storage.timefmt import iso_utc
 from .params import MAX_LIMIT, Bucket
 from .plan import BucketTooFine, Piece, plan
@@ -104,7 +105,7 @@ def aggregate(args: dict[str, Any], series: dict[int, Series]) -> dict[str, Any]
     lo = args.get("start")
     hi = args["end"] + 1 if "end" in args else None
     ids, code = list(series), kind.code
-    cuts = retention_for(db.engine).cutoffs()
+    cuts = state_of(db.engine).retention.cutoffs()
     try:
         held = _older_tiers_with_data(ids, code, cuts) if ids and lo is None else set()
         pieces, resolution = plan(lo, hi, bucket_ms, cuts, held) if ids else ([], RAW)

@@ -17,7 +17,7 @@ from sqlalchemy import select, tuple_
 from ..extensions import db
 from ..storage.kinds import KINDS, KINDS_BY_CODE
 from ..storage.models import Record
-from ..storage.tiers import retention_for
+from ..storage.state import state_of
 from ..storage.timefmt import MIN_MS, iso_utc
 from .params import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from .series import Series
@@ -66,7 +66,7 @@ def list_records(args: dict[str, Any], series: dict[int, Series]) -> dict[str, A
     codes = [KINDS[args["metric"]].code] if "metric" in args else sorted(KINDS_BY_CODE)
     terms = [_COLUMNS.series_id.in_(sorted(series)), _COLUMNS.metric.in_(codes)]
     # Records older than raw retention live on only in the rollups, even before retention deletes them.
-    lo = max(args.get("start", MIN_MS), retention_for(db.engine).cutoffs().raw,
+    lo = max(args.get("start", MIN_MS), state_of(db.engine).retention.cutoffs().raw,
              min(s.first_ts_ms for s in series.values()))
     hi = min(args.get("end", max(s.last_ts_ms for s in series.values())), max(s.last_ts_ms for s in series.values()))
     if position is not None:

@@ -14,9 +14,10 @@ from flask import Flask, current_app
 
 from ..extensions import db, migrate
 from . import models  # noqa: F401 - registers the tables on db.metadata for Alembic
-from .engine import configure_engine
+from .engine import WRITE_OPTION, configure_engine
 from .retention import retention_command
-from .tiers import Retention, bind_retention
+from .state import EXTENSION_KEY as STATE_KEY, StorageState, bind_state
+from .tiers import Retention
 from .write_queue import EXTENSION_KEY as WRITE_QUEUE_KEY, WriteQueue, WriteUnavailable
 
 __all__ = ["init_app", "write_queue", "WriteUnavailable"]
@@ -29,8 +30,8 @@ def init_app(app: Flask) -> None:
     # Batch mode lets future migrations alter SQLite tables (it has almost no ALTER TABLE).
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     with app.app_context():
-        configure_engine(app, db.engine)
-        bind_retention(db.engine, Retention.from_config(app.config))
+        state = StorageState(Retention.from_config(app.config), configure_engine(app, db.engine))
+        app.extensions[STATE_KEY] = bind_state(db.engine, state, WRITE_OPTION)
         queue = app.extensions[WRITE_QUEUE_KEY] = WriteQueue(db.engine)
     # The fleet fan-out and anything else that must see each committed group registers here.
     queue.listeners = app.extensions.setdefault("commit_listeners", [])

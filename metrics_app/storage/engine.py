@@ -14,10 +14,7 @@
 """
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
-import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -25,7 +22,9 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from ..filelock import FileLock
 from ..native import allocate_lock
+from .state import state_of
 
 #: Execution option marking a connection as a writer (``BEGIN IMMEDIATE`` on SQLite, ignored elsewhere).
 WRITE_OPTION = "metrics_write"
@@ -44,36 +43,29 @@ class WriterLock:
 
     def __init__(self, database: str | None) -> None:
         self._thread_lock = allocate_lock()
-        self._path = f"{database}.writelock" if database and database != ":memory:" else None
-        self._fd: int | None = None
+        self._file = FileLock(f"{database}.writelock") if database and database != ":memory:" else None
 
     @contextmanager
     def hold(self) -> Iterator[None]:
         with self._thread_lock:
-            if self._path is None:
+            if self._file is None:
                 yield
                 return
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._file.acquire()
             try:
                 yield
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._file.release()
 
 
-_WRITER_LOCKS: "weakref.WeakKeyDictionary[Engine, WriterLock]" = weakref.WeakKeyDictionary()
-
-
-def configure_engine(app: Flask, engine: Engine) -> None:
-    """Install the SQLite pragmas on ``engine`` (a no-op for other databases)."""
+def configure_engine(app: Flask, engine: Engine) -> WriterLock | None:
+    """Install the SQLite pragmas on ``engine``; returns its writer lock (None for other databases)."""
     if engine.dialect.name != "sqlite":
-        return
+        return None
     synchronous = app.config["SQLITE_SYNCHRONOUS"].upper()
     if synchronous not in _SYNCHRONOUS:
         raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {sorted(_SYNCHRONOUS)}, not {synchronous!r}")
     busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
-    _WRITER_LOCKS[engine] = WriterLock(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -93,26 +85,16 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         immediate = connection.get_execution_options().get(WRITE_OPTION)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-
-def writer_lock(engine: Engine) -> WriterLock | None:
-    """SQLite's one-writer lock for ``engine``; None where the database takes concurrent writers."""
-    return _WRITER_LOCKS.get(engine)
-
-
-#: ``engine.execution_options()`` builds a new proxy engine on every call (~1 ms); build it once.
-_WRITE_ENGINES: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
+    return WriterLock(engine.url.database)
 
 
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """``with write_tx(db.engine) as conn:`` one write transaction, committed on success."""
-    writer = _WRITE_ENGINES.get(engine)
-    if writer is None:
-        writer = _WRITE_ENGINES[engine] = engine.execution_options(**{WRITE_OPTION: True})
-    lock = writer_lock(engine)
-    if lock is None:  # PostgreSQL: row locks, concurrent writers welcome
-        with writer.begin() as conn:
+    state = state_of(engine)
+    if state.writer_lock is None:  # PostgreSQL: row locks, concurrent writers welcome
+        with state.write_engine.begin() as conn:
             yield conn
         return
-    with lock.hold(), writer.begin() as conn:
+    with state.writer_lock.hold(), state.write_engine.begin() as conn:
         yield conn

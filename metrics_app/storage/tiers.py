@@ -15,11 +15,9 @@ are kept per engine (bound by ``storage.init_app``), like the engine's writer lo
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from sqlalchemy.engine import Engine
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -68,20 +66,3 @@ class Retention:
 
 def _floor(ts_ms: int, unit_ms: int) -> int:
     return ts_ms - ts_ms % unit_ms
-
-
-#: Keyed by the engine's dialect: one instance per ``create_engine``, shared with every
-#: ``execution_options`` proxy of the engine (``write_tx`` writes through one).
-_RETENTION: "weakref.WeakKeyDictionary[Any, Retention]" = weakref.WeakKeyDictionary()
-
-
-def bind_retention(engine: Engine, retention: Retention) -> None:
-    _RETENTION[engine.dialect] = retention
-
-
-def retention_for(engine: Engine) -> Retention:
-    """The retention ``storage.init_app`` bound to ``engine`` (or to the engine it proxies)."""
-    try:
-        return _RETENTION[engine.dialect]
-    except KeyError:
-        raise LookupError("this engine was not bound by metrics_app.storage.init_app") from None

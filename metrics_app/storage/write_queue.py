@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from ..native import Empty, NativeQueue, NativeThread, allocate_lock, handoff
-from .engine import WRITE_OPTION, writer_lock
+from .engine import WRITE_OPTION
+from .state import state_of
 from .writer import Row, StoreResult, store_batches, store_rows
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ class WriteQueue:
 
     def _commit(self, conn: Connection | None, group: list[_Request]) -> Connection | None:
         started = time.perf_counter()
-        lock = writer_lock(self.engine)
+        lock = state_of(self.engine).writer_lock
         try:
             if conn is None:
                 conn = self.engine.execution_options(**{WRITE_OPTION: True}).connect()

@@ -15,19 +15,19 @@ row locks briefly and always acquire them in the same order (no deadlocks).
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple, Sequence
 
 from sqlalchemy import Table, select, tuple_
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from .dialect import dialect_insert, is_postgresql, least_greatest, param_mark
 from .models import GpuSeries, Record, identity_key
 from .rollups import merge_stats, rollup_stats, values_list
-from .tiers import Cutoffs, retention_for
+from .state import state_of
+from .tiers import Cutoffs
 
 SERIES: Table = GpuSeries.__table__
 RECORDS: Table = Record.__table__
@@ -84,11 +84,6 @@ class StoreResult:
         return answer
 
 
-#: GpuKey -> gpu_series.id per engine. Safe to keep: summary rows are never deleted (retention only
-#: zeroes their counts), so an id, once seen, stays valid.
-_SERIES_IDS: "weakref.WeakKeyDictionary[Engine, dict[GpuKey, int]]" = weakref.WeakKeyDictionary()
-
-
 @dataclass(slots=True)
 class _SeriesBatch:
     """What one batch says about one GPU: its time span, latest labels, and how many rows were new."""
@@ -118,7 +113,7 @@ def _summarize(rows: Sequence[Row], keys: Sequence[GpuKey]) -> dict[GpuKey, _Ser
 
 
 def _series_ids(conn: Connection, span: dict[GpuKey, _SeriesBatch]) -> dict[GpuKey, int]:
-    known = _SERIES_IDS.setdefault(conn.engine, {})
+    known = state_of(conn).series_ids
     if known.keys() >= span.keys():
         return known
     wanted = {(host, identity_key(uuid, index)): (host, uuid, index)
@@ -253,7 +248,7 @@ def _store(conn: Connection, rows: Sequence[Row]) -> tuple[StoreResult, set[Natu
     """``store_rows``, also giving the natural keys of the new raw rows, the series ids and the cutoffs."""
     if not rows:
         return StoreResult(0, 0), set(), {}, None
-    cuts = retention_for(conn.engine).cutoffs()
+    cuts = state_of(conn).retention.cutoffs()
     raw, old, expired = _split_by_age(rows, cuts)
     if expired == len(rows):
         return StoreResult(len(rows), 0, expired=expired), set(), {}, cuts
