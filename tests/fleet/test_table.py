@@ -8,7 +8,7 @@ from metrics_app.storage.writer import Row
 
 
 def row(ts_ms: int, host: str = "h", gpu: int = 0, metric: int = 2, pid: int = -1, value: float = 1.0) -> Row:
-    return Row(host, gpu, "GPU-x", "H100", metric, ts_ms, pid, value, None, None)
+    return Row(host, gpu, f"GPU-{gpu}", "H100", metric, ts_ms, pid, value, None, None)
 
 
 def publish(table: FleetTable, rows: list[Row]):
