@@ -18,7 +18,7 @@ from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import Config  # noqa: E402
+from config import Config, environment_config  # noqa: E402
 from metrics_app.storage.kinds import KINDS  # noqa: E402
 from metrics_app.storage.writer import Row  # noqa: E402
 
@@ -76,7 +76,7 @@ def main() -> None:
     from metrics_app.storage.writer import store_rows
 
     settings = {"SQLALCHEMY_DATABASE_URI": args.db, "SAMPLERS_ENABLED": False, "BACKGROUND_JOBS_ENABLED": False}
-    app = create_app(type("GenerateConfig", (Config,), settings))
+    app = create_app(type("GenerateConfig", (environment_config(),), settings))
     with app.app_context():
         upgrade()
         began, saved, batch = time.perf_counter(), 0, []

@@ -21,7 +21,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import Config  # noqa: E402
+from config import Config, environment_config  # noqa: E402
 
 HOUR_MS = 3_600_000
 
@@ -65,7 +65,7 @@ def main() -> None:
     from metrics_app import create_app
 
     settings = {"SQLALCHEMY_DATABASE_URI": args.db, "SAMPLERS_ENABLED": False, "BACKGROUND_JOBS_ENABLED": False}
-    client = create_app(type("BenchConfig", (Config,), settings)).test_client()
+    client = create_app(type("BenchConfig", (environment_config(),), settings)).test_client()
     gpus = client.get("/gpus").get_json()["gpus"]
     health = client.get("/health").get_json()
     lo = min(int(datetime.fromisoformat(g["firstSeen"]).timestamp() * 1000) for g in gpus)
