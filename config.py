@@ -25,7 +25,6 @@ class ConfigError(ValueError):
     def __init__(self, name: str, shown: str, allowed: str, reason: str = "") -> None:
         problem = f": {reason}" if reason else " is not allowed"
         super().__init__(f"configuration error: {name}={shown!r}{problem}; expected {allowed}")
-        self.name = name
 
 
 class Refused(ValueError):
@@ -97,12 +96,12 @@ def database_url() -> Kind:
             url.get_dialect()
         except NoSuchModuleError:
             raise Refused(f"no installed driver for {url.drivername!r}") from None
-        if url.get_backend_name() == "sqlite" and url.database and not url.database.startswith("file:"):
+        # A relative SQLite path lives in Flask's instance folder, which Flask-SQLAlchemy creates.
+        if url.get_backend_name() == "sqlite" and url.database and Path(url.database).is_absolute():
             folder = Path(url.database).parent
-            # A relative path lives in Flask's instance folder, which Flask-SQLAlchemy creates.
-            if Path(url.database).is_absolute() and not folder.is_dir():
+            if not folder.is_dir():
                 raise Refused(f"the directory {folder} of the SQLite file does not exist")
-            if Path(url.database).is_absolute() and not os.access(folder, os.W_OK | os.X_OK):
+            if not os.access(folder, os.W_OK | os.X_OK):
                 raise Refused(f"the directory {folder} of the SQLite file is not writable")
         return raw
     return Kind(parse, "a SQLAlchemy URL, e.g. sqlite:///./metrics.db or postgresql+psycopg://user@host:5432/db")

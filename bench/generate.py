@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import Config  # noqa: E402
+from config import Config, environment_config  # noqa: E402
 from metrics_app.storage.kinds import KINDS  # noqa: E402
 from metrics_app.storage.writer import Row  # noqa: E402
 
@@ -118,7 +118,7 @@ def main() -> None:
     from metrics_app.extensions import db
 
     settings = {"SQLALCHEMY_DATABASE_URI": args.db, "SAMPLERS_ENABLED": False, "BACKGROUND_JOBS_ENABLED": False}
-    app = create_app(type("GenerateConfig", (Config,), settings))
+    app = create_app(type("GenerateConfig", (environment_config(),), settings))
     with app.app_context():
         upgrade()
         saved, _, elapsed = _store(synthetic_rows(args.records, args.hosts, args.gpus, args.end_ms), args.tx_rows, "records")

@@ -23,7 +23,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import Config  # noqa: E402
+from config import Config, environment_config  # noqa: E402
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -78,7 +78,7 @@ def main() -> None:
     from metrics_app.extensions import db
 
     settings = {"SQLALCHEMY_DATABASE_URI": args.db, "SAMPLERS_ENABLED": False, "BACKGROUND_JOBS_ENABLED": False}
-    app = create_app(type("BenchConfig", (Config,), settings))
+    app = create_app(type("BenchConfig", (environment_config(),), settings))
     client = app.test_client()
     with app.app_context():
         used, records = bytes_per_record(db.engine)
