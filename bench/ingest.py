@@ -13,15 +13,15 @@ clock starts, so the figure measures the service, not the load generator's JSON 
 from __future__ import annotations
 
 import argparse
-import http.client
 import statistics
 import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
 
 import orjson
+
+from rawhttp import Connection, post_request
 
 KINDS = (
     ("memory", {"totalMiB": 81559, "usedMiB": 2048, "freeMiB": 79511}),
@@ -73,16 +73,13 @@ def batches(host: str, count: int, size: int, start: datetime, gpus: int = 8) ->
 
 
 def sender(url: str, bodies: list[bytes], size: int, latencies: list[float], failures: list[str]) -> None:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
-    for body in bodies:
+    conn = Connection(url)
+    for request in [post_request(url, "/metrics", body) for body in bodies]:
         began = time.perf_counter()
-        conn.request("POST", "/metrics", body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        payload = response.read()
+        status, payload = conn.send(request)
         latencies.append(time.perf_counter() - began)
-        if response.status != 201 or orjson.loads(payload).get("saved") != size:
-            failures.append(f"{response.status} {payload[:200]!r}")
+        if status != 201 or orjson.loads(payload).get("saved") != size:
+            failures.append(f"{status} {payload[:200]!r}")
     conn.close()
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import multiprocessing as mp
 import resource
 import statistics
@@ -31,24 +30,22 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import batches  # noqa: E402
+from rawhttp import Connection, post_request  # noqa: E402
 from ws_clients import Stats, client, cpu_seconds, percentile, probe_http, rss_mb, server_processes  # noqa: E402
 
 CONNECTIONS_PER_PROCESS = 8
 
 
-def post_loop(url: str, bodies: list[bytes], size: int, interval: float, start: float, stop: float,
+def post_loop(url: str, requests: list[bytes], size: int, interval: float, start: float, stop: float,
               latencies: list[float], failures: list[str], sent: list[int]) -> None:
     """One keep-alive connection: a body every ``interval`` seconds (0: back to back) until ``stop``."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
-    headers = {"Content-Type": "application/json"}
-    for n, body in enumerate(bodies):
+    conn = Connection(url)
+    for n, request in enumerate(requests):
         due = start + n * interval
         now = time.monotonic()
         if now >= stop:
@@ -57,17 +54,14 @@ def post_loop(url: str, bodies: list[bytes], size: int, interval: float, start: 
             time.sleep(due - now)
         began = time.perf_counter()
         try:
-            conn.request("POST", "/metrics", body, headers)
-            response = conn.getresponse()
-            payload = response.read()
+            status, payload = conn.send(request)
         except OSError as exc:
             failures.append(type(exc).__name__)
             conn.close()
-            conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
             continue
         latencies.append(time.perf_counter() - began)
-        if response.status != 201 or orjson.loads(payload).get("saved") != size:
-            failures.append(f"{response.status} {payload[:120]!r}")
+        if status != 201 or orjson.loads(payload).get("saved") != size:
+            failures.append(f"{status} {payload[:120]!r}")
         else:
             sent[0] += size
     else:
@@ -83,7 +77,8 @@ def ingest_process(url: str, connections: int, size: int, per_conn_rate: float, 
     expected = int(ceiling * duration / size) + 1
     run = uuid.uuid4().hex[:8]
     start_at = datetime.now(timezone.utc).replace(microsecond=0)
-    work = [batches(f"mixed-{run}-{c}", expected, size, start_at) for c in range(connections)]
+    work = [[post_request(url, "/metrics", body) for body in batches(f"mixed-{run}-{c}", expected, size, start_at)]
+            for c in range(connections)]
     ready.set()
     while go.value == 0:
         time.sleep(0.01)
@@ -92,13 +87,13 @@ def ingest_process(url: str, connections: int, size: int, per_conn_rate: float, 
     failures: list[str] = []
     sent = [0]
     interval = size / per_conn_rate if per_conn_rate else 0.0
-    threads = [threading.Thread(target=post_loop, args=(url, bodies, size, interval, start, start + duration,
-                                                        latencies, failures, sent)) for bodies in work]
+    threads = [threading.Thread(target=post_loop, args=(url, requests, size, interval, start, start + duration,
+                                                        latencies, failures, sent)) for requests in work]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    results.put((sent[0], latencies, failures[:20], len(failures), sum(len(b) for b in work) * size))
+    results.put((sent[0], latencies, failures[:20], len(failures), sum(len(r) for r in work) * size))
 
 
 async def run(args: argparse.Namespace) -> None:
