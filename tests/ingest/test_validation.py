@@ -5,6 +5,7 @@ import pytest
 from marshmallow import ValidationError
 
 from metrics_app.ingest.schemas import CRAWLER_SCHEMAS, KIND_FIELDS, SCHEMAS
+from metrics_app.ingest import validation
 from metrics_app.ingest.validation import Rejected, fast_load, kind_key, marshmallow_errors, schema_rows
 from metrics_app.storage.kinds import KINDS
 
@@ -98,3 +99,14 @@ def test_bad_records_are_rejected_by_both(record):
 def test_schema_fields_match_the_storage_kinds():
     for name, kind in KINDS.items():
         assert [f for f in KIND_FIELDS[name] if f not in ("pid", "name")] == list(kind.fields)
+
+
+def test_a_large_batch_yields_to_the_event_loop_while_it_is_checked(monkeypatch):
+    """Under gevent ``time.sleep(0)`` lets live frames and short requests run: a 1,000-record batch
+    must not hold the loop for the whole ~4 ms its checks take."""
+    yields = []
+    monkeypatch.setattr(validation.time, "sleep", yields.append)
+    record = INGEST_EXAMPLES["power"]
+    rows = validation.load_batch([{**record, "hostname": f"h{n}"} for n in range(1000)], max_batch=5000)
+    assert len(rows) == 1000
+    assert yields == [0] * (1000 // validation.YIELD_EVERY)
