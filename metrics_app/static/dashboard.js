@@ -16,11 +16,23 @@ const RANGES = {
   "1h": [3600, "1m"], "6h": [21600, "5m"], "24h": [86400, "15m"], "7d": [604800, "1h"],
   "30d": [2592000, "6h"], "1y": [31536000, "1d"],
 };
+// The current value beside a chart, with its unit; null (unknown) is "—", never a 0 standing in for it.
+const GIB = 2 ** 30, MIB = 2 ** 20;
+const amount = (value, unit, digits) => (value == null ? null : `${value.toFixed(digits)} ${unit}`);
+const gib = (bytes) => amount(bytes == null ? null : bytes / GIB, "GiB", 1);
+const ofTotal = (part, whole) => (part == null || whole == null ? part : `${part} of ${whole}`);
+function showNow(element, text) { element.textContent = text ?? "—"; }
+
+// Each GPU chart: its name, title, axis unit and range, the charted value, and the value shown beside it.
 const GPU_CHARTS = [
-  ["utilization", "Utilization", "%", 0, 100, (g) => g.utilization],
-  ["memory", "Memory", "%", 0, 100, (g) => g.memoryPercent],
-  ["temperature", "Temperature", "°C", null, null, (g) => g.temperature],
-  ["power", "Power", "W", 0, null, (g) => g.powerDraw],
+  { name: "utilization", label: "Utilization", unit: "%", min: 0, max: 100, value: (g) => g.utilization,
+    now: (g) => amount(g.utilization, "%", 0) },
+  { name: "memory", label: "Memory", unit: "%", min: 0, max: 100, value: (g) => g.memoryPercent,
+    now: (g) => ofTotal(gib(g.memoryUsed), gib(g.memoryTotal)) },
+  { name: "temperature", label: "Temperature", unit: "°C", min: null, max: null, value: (g) => g.temperature,
+    now: (g) => amount(g.temperature, "°C", 0) },
+  { name: "power", label: "Power", unit: "W", min: 0, max: null, value: (g) => g.powerDraw,
+    now: (g) => ofTotal(amount(g.powerDraw, "W", 0), amount(g.powerLimit, "W", 0)) },
 ];
 
 const state = { charts: {}, gpuCards: {}, liveUpdates: 0, socket: null, retryMs: 1000 };
@@ -93,37 +105,83 @@ function showHealth(element, gpu) {
   }));
 }
 
+// The GPU's processes: a table of pid, name and used memory; "no processes" for an empty list, and
+// "not reported" when the reader cannot list them (null, with the reason in unsupported).
+function processCell(text) {
+  const cell = document.createElement("td");
+  cell.textContent = text ?? "—";
+  return cell;
+}
+
+function showProcesses(view, gpu) {
+  const processes = gpu.available === false ? null : gpu.processes; // a failed GPU lists nothing current
+  const reason = gpu.unsupported?.processes, failed = gpu.fieldErrors?.processes;
+  const shown = JSON.stringify([processes, reason, failed]);
+  if (view.processesShown === shown) return; // rebuilt only when it changed: a selection stays put
+  view.processesShown = shown;
+  const element = view.processes;
+  if (!processes) {
+    element.textContent = reason ? `not reported (${reason})` : failed ? `not read: ${failed}` : "—";
+  } else if (!processes.length) {
+    element.textContent = "no processes";
+  } else {
+    const table = document.createElement("table");
+    table.className = "processes";
+    table.innerHTML = "<thead><tr><th>PID</th><th>Name</th><th>Used memory</th></tr></thead><tbody></tbody>";
+    table.tBodies[0].append(...processes.map((p) => {
+      const row = document.createElement("tr");
+      row.append(processCell(String(p.pid)), processCell(p.name),
+        processCell(amount(p.usedMemory == null ? null : p.usedMemory / MIB, "MiB", 0)));
+      return row;
+    }));
+    element.replaceChildren(table);
+  }
+}
+
 function gpuCard(gpu) {
   const key = gpuKey(gpu);
   if (state.gpuCards[key]) return state.gpuCards[key];
   const card = document.createElement("section");
   card.className = "card gpu";
-  card.innerHTML = `<h2></h2><p class="sub"></p><p class="health"></p><div class="grid"></div>`;
+  card.innerHTML = `<h2></h2><p class="sub"></p><p class="health"></p><div class="grid"></div>
+    <h3>Processes</h3><div class="processes"></div>`;
   card.querySelector("h2").textContent = `GPU ${gpu.index} · ${gpu.model ?? "unknown model"}`;
   card.querySelector(".sub").textContent = gpu.uuid ?? "";
   const grid = card.querySelector(".grid");
-  for (const [name, label] of GPU_CHARTS) {
+  const charts = {}, now = {};
+  for (const { name, label } of GPU_CHARTS) {
     const box = document.createElement("div");
-    box.innerHTML = `<h3></h3><canvas class="chart" id="gpu-${key}-${name}"></canvas>`;
-    box.querySelector("h3").textContent = label;
+    box.innerHTML = `<h3><span></span> <span class="now">—</span></h3>
+      <canvas class="chart" id="gpu-${key}-${name}"></canvas>`;
+    box.querySelector("h3 span").textContent = label;
+    now[name] = box.querySelector(".now");
     grid.appendChild(box);
   }
   document.getElementById("gpus").appendChild(card);
-  const charts = {};
-  for (const [name, , unit, min, max] of GPU_CHARTS) charts[name] = chart(`gpu-${key}-${name}`, { unit, min, max });
-  state.gpuCards[key] = { card, charts, health: card.querySelector(".health") };
+  for (const { name, unit, min, max } of GPU_CHARTS) charts[name] = chart(`gpu-${key}-${name}`, { unit, min, max });
+  state.gpuCards[key] = { card, charts, now, health: card.querySelector(".health"),
+                          processes: card.querySelector("div.processes") };
   return state.gpuCards[key];
 }
 
 function addSnapshot(snapshot) {
   const t = Date.parse(snapshot.timestamp);
-  state.charts.cpu.push(t, snapshot.cpu ? snapshot.cpu.utilization : null);
-  state.charts.memory.push(t, snapshot.memory ? snapshot.memory.percent : null);
+  const { cpu, memory } = snapshot;
+  state.charts.cpu.push(t, cpu ? cpu.utilization : null);
+  state.charts.memory.push(t, memory ? memory.percent : null);
+  showNow(document.getElementById("cpu-now"), amount(cpu?.utilization, "%", 1));
+  showNow(document.getElementById("memory-now"), ofTotal(gib(memory?.used), gib(memory?.total)));
   for (const gpu of snapshot.gpus || []) {
-    const { card, charts, health } = gpuCard(gpu);
-    card.classList.toggle("down", gpu.available === false || gpu.stale === true);
+    const view = gpuCard(gpu);
+    const { card, charts, now, health } = view;
+    const down = gpu.available === false;
+    card.classList.toggle("down", down || gpu.stale === true);
     showHealth(health, gpu);
-    for (const [name, , , , , pick] of GPU_CHARTS) charts[name].push(t, gpu.available === false ? null : pick(gpu) ?? null);
+    for (const spec of GPU_CHARTS) {
+      charts[spec.name].push(t, down ? null : spec.value(gpu) ?? null);
+      showNow(now[spec.name], down ? null : spec.now(gpu));
+    }
+    showProcesses(view, gpu);
   }
   document.getElementById("updated").textContent = new Date(t).toLocaleTimeString();
   document.getElementById("no-gpu").hidden = (snapshot.gpus || []).length > 0;

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import urllib.request
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import psutil
 import pytest
 
 from ..server import GunicornServer
@@ -14,6 +17,8 @@ from ..server import GunicornServer
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None,
                                     reason="chromium absent (Debian package 'chromium'; .ci/run installs it)")
+#: A fake nvidia-ml-py for the server (PYTHONPATH): three GPUs, with processes, with none, unable to list them.
+FAKE_NVML = Path(__file__).resolve().parent / "fake_nvml"
 
 
 def post_history(server: GunicornServer) -> None:
@@ -69,6 +74,37 @@ def test_dashboard_streams_live_and_draws_history(tmp_path, screenshot_dir, app)
             assert int(page.get_attribute("#history", "data-points")) == 30
 
             page.screenshot(path=str(screenshot_dir / "dashboard.png"), full_page=True)
+            assert problems == []
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_dashboard_shows_the_current_values_and_each_gpus_processes(tmp_path, screenshot_dir):
+    """Served with three fake NVML GPUs: every chart's current value within 2 s of the page opening,
+    and each GPU's process table as NVML listed it, unknowns shown as unknown rather than 0."""
+    from playwright.sync_api import expect
+
+    me = psutil.Process()
+    with GunicornServer(tmp_path, PYTHONPATH=str(FAKE_NVML), FAKE_NVML_PID=str(me.pid), ENABLE_NVIDIA="true",
+                        ENABLE_AMD="false") as server:
+        with dashboard(server) as (page, problems):
+            expect(page.locator("h3:has(#cpu-now)")).to_have_text(re.compile(r"CPU utilization \d+\.\d %"),
+                                                                   timeout=2000)
+            expect(page.locator("h3:has(#memory-now)")).to_have_text(
+                re.compile(r"Memory used \d+\.\d GiB of \d+\.\d GiB"), timeout=2000)
+            cards = page.locator("#gpus section.gpu")
+            expect(cards).to_have_count(3, timeout=2000)
+            expect(cards.nth(0).locator(".grid h3")).to_have_text(
+                ["Utilization 65 %", "Memory 9.0 GiB of 10.0 GiB", "Temperature 27 °C", "Power 142 W of 320 W"])
+            rows = cards.nth(0).locator("table.processes tbody tr")
+            expect(rows).to_have_count(2)
+            assert [rows.nth(i).locator("td").all_inner_texts() for i in range(2)] == [
+                [str(me.pid), me.name(), "1536 MiB"], ["4000000", "—", "—"]]
+            expect(cards.nth(1).locator("div.processes")).to_have_text("no processes")
+            expect(cards.nth(2).locator("div.processes")).to_have_text("not reported (not_supported)")
+            expect(cards.nth(2).locator(".grid h3").last).to_have_text("Power —")
+
+            page.screenshot(path=str(screenshot_dir / "dashboard-values-and-processes.png"), full_page=True)
             assert problems == []
 
 

@@ -1,4 +1,5 @@
-"""The dashboard's GPU card in headless Chromium: throttling, ECC / remapped-row / XID health, PCIe link."""
+"""The dashboard's GPU card in headless Chromium: throttling, ECC / remapped-row / XID health, PCIe link,
+and what a failed GPU shows in place of its values."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -32,6 +33,8 @@ def badges(page, index: int) -> list[tuple[str, str]]:
 def test_gpu_card_shows_throttling_memory_errors_xids_and_pcie(tmp_path, screenshot_dir):
     snapshot = {"timestamp": "2026-12-01T22:00:01.000+00:00", "cpu": None, "memory": None, "gpu": None,
                 "battery": None, "gpus": [TROUBLED, QUIET, FAILED, gpu_entry(3, xidErrors=RECENT_XID)]}
+    from playwright.sync_api import expect
+
     with GunicornServer(tmp_path) as server:
         with dashboard(server) as (page, problems):
             page.wait_for_function("window.dashboard && window.dashboard.liveUpdates >= 1", timeout=15000)
@@ -47,5 +50,8 @@ def test_gpu_card_shows_throttling_memory_errors_xids_and_pcie(tmp_path, screens
                                               "PCIe Gen 1 x16 of Gen 4 x16": "badge ok"}
             assert badges(page, 2) == [["NVML: GPU is lost", "badge bad"]]
             assert [level for text, level in badges(page, 3) if text.startswith("XID 48 ×1")] == ["badge bad"]
+            failed = page.locator("#gpus section.gpu").nth(2)  # its entry still holds memory and power numbers
+            expect(failed.locator(".grid h3 .now")).to_have_text(["—"] * 4)
+            expect(failed.locator("div.processes")).to_have_text("—")
             page.locator("#gpus").screenshot(path=str(screenshot_dir / "dashboard-gpu-card.png"))
             assert problems == []
