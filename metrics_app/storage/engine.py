@@ -92,9 +92,5 @@ def configure_engine(app: Flask, engine: Engine) -> WriterLock | None:
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """``with write_tx(db.engine) as conn:`` one write transaction, committed on success."""
     state = state_of(engine)
-    if state.writer_lock is None:  # PostgreSQL: row locks, concurrent writers welcome
-        with state.write_engine.begin() as conn:
-            yield conn
-        return
-    with state.writer_lock.hold(), state.write_engine.begin() as conn:
+    with state.exclusive(), state.write_engine.begin() as conn:
         yield conn

@@ -8,6 +8,7 @@ module-level caches keyed by engine.
 """
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,11 @@ class StorageState:
     #: (hostname, uuid, index) -> gpu_series.id. Safe to keep: summary rows are never deleted
     #: (retention only zeroes their counts), so an id, once seen, stays valid.
     series_ids: dict[Any, int] = field(default_factory=dict)
+
+    def exclusive(self) -> AbstractContextManager[Any]:
+        """Held around every write transaction: SQLite's writer lock, or nothing where the database
+        takes concurrent writers."""
+        return self.writer_lock.hold() if self.writer_lock is not None else nullcontext()
 
 
 def bind_state(engine: Engine, state: StorageState, write_option: str) -> StorageState:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -64,7 +63,9 @@ class WriterStats:
     groups: int = 0
     requests: int = 0
     rows: int = 0
+    #: A group whose transaction failed (every request in it got a 503) / one request refused alone.
     failed_groups: int = 0
+    failed_requests: int = 0
     last_group_requests: int = 0
     last_commit_ms: float | None = None
     last_error: str | None = None
@@ -191,11 +192,10 @@ class WriteQueue:
 
     def _commit(self, conn: Connection | None, group: list[_Request]) -> Connection | None:
         started = time.perf_counter()
-        lock = state_of(self.engine).writer_lock
         try:
             if conn is None:
                 conn = self.engine.execution_options(**{WRITE_OPTION: True}).connect()
-            with lock.hold() if lock is not None else nullcontext(), conn.begin():
+            with state_of(self.engine).exclusive(), conn.begin():
                 for run in _runs(group):
                     if len(run) > 1:
                         self._store_together(conn, run)
@@ -205,6 +205,7 @@ class WriteQueue:
             reason = f"{type(exc).__name__}: {str(getattr(exc, 'orig', None) or exc)[:200]}"
             if not isinstance(exc, (OperationalError, OSError)):
                 log.exception("write group failed")
+            self.stats.failed_groups += 1
             self._record_failure(reason)
             if conn is not None:
                 conn.close()  # a fresh connection next time: this one may be broken
@@ -250,12 +251,12 @@ class WriteQueue:
             raise
         except Exception as exc:  # noqa: BLE001 - one request's failure must not undo the others
             log.exception("a write request failed; the rest of its group goes on")
+            self.stats.failed_requests += 1
             self._record_failure(f"{type(exc).__name__}: {str(exc)[:200]}")
             request.failure = WriteUnavailable("write_failed", "The write failed; nothing of it was stored.")
 
     def _record_failure(self, reason: str) -> None:
-        log.warning("write group failed: %s", reason)
-        self.stats.failed_groups += 1
+        log.warning("write failed: %s", reason)
         self.stats.last_error, self.stats.last_error_at = reason, time.time()
 
     def _finish(self, group: list[_Request], failure: WriteUnavailable | None) -> None:
@@ -279,7 +280,8 @@ class WriteQueue:
         return {
             "running": self._thread is not None and self._thread.is_alive(),
             "groups_committed": s.groups, "requests_committed": s.requests, "rows_committed": s.rows,
-            "failed_groups": s.failed_groups, "last_group_requests": s.last_group_requests,
+            "failed_groups": s.failed_groups, "failed_requests": s.failed_requests,
+            "last_group_requests": s.last_group_requests,
             "last_commit_ms": s.last_commit_ms, "queued_rows": s.queued_rows,
             "last_error": s.last_error,
             "last_error_age_sec": None if s.last_error_at is None else round(time.time() - s.last_error_at, 3),

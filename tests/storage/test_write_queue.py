@@ -204,3 +204,27 @@ def test_a_refused_combined_write_is_retried_one_request_at_a_time(app, queue, h
     assert [call.done().result.as_dict() for call in calls] == [
         {"saved": 10, "duplicates": 0, "received": 10}, {"saved": 5, "duplicates": 5, "received": 10}]
     assert stored(app) == 15
+
+
+def test_a_request_the_database_refuses_fails_alone_and_is_counted_as_a_request(app, queue, hold_writer,
+                                                                                  monkeypatch):
+    write_queue_module = importlib.import_module("metrics_app.storage.write_queue")
+    real_store_rows = write_queue_module.store_rows
+    refused = rows(100, 110)
+
+    def refuse(conn, batches):
+        raise ValueError("a value the database refuses")
+
+    def store_rows(conn, batch):
+        if batch == refused:
+            raise ValueError("a value the database refuses")
+        return real_store_rows(conn, batch)
+    monkeypatch.setattr(write_queue_module, "store_batches", refuse)
+    monkeypatch.setattr(write_queue_module, "store_rows", store_rows)
+    calls = queue_in_order(queue, [rows(0, 10), refused, rows(20, 30)])
+    hold_writer.set()
+    outcomes = [call.done() for call in calls]
+    assert [o.result.as_dict() if o.error is None else o.error.error for o in outcomes] == [
+        {"saved": 10, "duplicates": 0, "received": 10}, "write_failed", {"saved": 10, "duplicates": 0, "received": 10}]
+    assert stored(app) == 20
+    assert queue.status()["failed_requests"] == 1 and queue.status()["failed_groups"] == 0
