@@ -36,7 +36,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import batches  # noqa: E402
 from rawhttp import Connection, post_request  # noqa: E402
-from ws_clients import Stats, client, cpu_seconds, percentile, probe_http, rss_mb, server_processes  # noqa: E402
+from ws_clients import HttpProbe, Stats, client, cpu_seconds, percentile, rss_mb, server_processes  # noqa: E402
 
 CONNECTIONS_PER_PROCESS = 8
 
@@ -125,19 +125,15 @@ async def run(args: argparse.Namespace) -> None:
     cpu0, t0 = cpu_seconds(server), time.monotonic()
     stop_at[0] = t0 + args.duration
     go.value = t0
-    probe_stop, http_latencies, http_failures = threading.Event(), [], []
-    probe = threading.Thread(target=probe_http, args=(args.http_probe, probe_stop, http_latencies, http_failures))
-    if args.http_probe:
-        probe.start()
+    probe = HttpProbe(args.http_probe)
+    probe.start()
     await asyncio.gather(*tasks)
     while time.monotonic() < stop_at[0]:
         await asyncio.sleep(0.1)
     t1 = time.monotonic()
     cpu_pct = 100 * (cpu_seconds(server) - cpu0) / (t1 - t0) if server else None
     mem = rss_mb(server) if server else None
-    probe_stop.set()
-    if args.http_probe:
-        probe.join()
+    http_latencies, http_failures = probe.stop()
     ingested, ingest_latencies, ingest_failures, failure_count = 0, [], [], 0
     for _ in procs:
         sent, latencies, failures, count, _built = results.get(timeout=120)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import multiprocessing as mp
 import os
 import resource
 import socket
 import statistics
-import threading
 import time
 import urllib.request
 
@@ -157,8 +157,8 @@ async def dropping_client(url: str, stop_at: list[float], stats: Stats) -> None:
     ws.transport.abort()
 
 
-def probe_http(url: str, stop: threading.Event, latencies: list[float], failures: list[str]) -> None:
-    """Plain HTTP requests during the window: live clients must never starve them."""
+def _probe(url: str, stop: "mp.synchronize.Event", results: "mp.Queue") -> None:
+    latencies, failures = [], []
     while not stop.wait(0.1):
         t = time.monotonic()
         try:
@@ -167,6 +167,33 @@ def probe_http(url: str, stop: threading.Event, latencies: list[float], failures
             latencies.append(time.monotonic() - t)
         except Exception as exc:  # noqa: BLE001 - counted and reported
             failures.append(type(exc).__name__)
+    results.put((latencies, failures))
+
+
+class HttpProbe:
+    """A GET every 100 ms during the window: live clients must never starve plain requests.
+
+    It runs in a process of its own: as a thread beside thousands of asyncio clients it waited for
+    the load generator's GIL, and its latencies were the client's, not the server's."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        ctx = mp.get_context("fork")
+        self._stop, self._results = ctx.Event(), ctx.Queue()
+        self._process = ctx.Process(target=_probe, args=(url, self._stop, self._results), daemon=True)
+
+    def start(self) -> None:
+        if self.url:
+            self._process.start()
+
+    def stop(self) -> tuple[list[float], list[str]]:
+        """(latencies in seconds, failure names)."""
+        if not self.url:
+            return [], []
+        self._stop.set()
+        latencies, failures = self._results.get(timeout=30)
+        self._process.join(10)
+        return latencies, failures
 
 
 def server_processes(pid: int | None) -> list[psutil.Process]:
@@ -228,15 +255,11 @@ async def main() -> None:
     procs = server_processes(args.server_pid)
     cpu0, t0 = cpu_seconds(procs), time.monotonic()
     stop_at[0] = t0 + args.duration
-    probe_stop, latencies, failures = threading.Event(), [], []
-    probe = threading.Thread(target=probe_http, args=(args.http_probe, probe_stop, latencies, failures))
-    if args.http_probe:
-        probe.start()
+    probe = HttpProbe(args.http_probe)
+    probe.start()
     await asyncio.gather(*tasks)
     t1 = time.monotonic()
-    probe_stop.set()
-    if args.http_probe:
-        probe.join()
+    latencies, failures = probe.stop()
     cpu_pct = 100 * (cpu_seconds(procs) - cpu0) / (t1 - t0) if procs else None
     mem = rss_mb(procs) if procs else None
 
