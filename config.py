@@ -182,7 +182,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LEADER_POLL_INTERVAL_SEC", 1.0, duration(3600),
             "how often each process checks or takes the jobs' leadership (advisory lock / flock)"),
     Setting("REDIS_URL", "", redis_url(),
-            "fan-out of committed records to every instance's /ws/fleet (empty: each process streams its own)"),
+            "fan-out of committed records to every instance's /ws/fleet (empty: to the workers of this instance only)"),
     Setting("FLEET_REDIS_CHANNEL", "gpu-metrics:fleet", text(), "the Redis pub/sub channel of the fleet stream"),
     Setting("FLEET_STALE_AFTER_SEC", 300.0, duration(_DAY),
             "a fleet value older than this (or 3 of its host's intervals) is `stale`"),

@@ -50,6 +50,8 @@ def post_worker_init(worker):
     # and collecting young objects less often brought it to 1.02 s (README "Deployment").
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    if worker.cfg.workers > 1:  # the fleet stream spans the sibling workers (README "Running a fleet")
+        app.extensions["fleet"].share_with_workers(worker.ppid)
     if app.config["SAMPLERS_ENABLED"]:
         app.extensions["sampler_hub"].start()
     if app.config["BACKGROUND_JOBS_ENABLED"]:

@@ -3,7 +3,8 @@
 Data flow, top-down from ``create_app``:
   sampling/ (one thread per hardware source) -> hub ring buffer -> live/ (HTTP, WebSocket, Prometheus)
   crawlers -> ingest/ (marshmallow, one transaction) -> storage/ -> query/ (history, /gpus, /stats)
-  storage commits -> fleet/ (latest per host, GPU and metric; Redis between instances) -> /fleet, /ws/fleet
+  storage commits -> fleet/ (latest per host, GPU and metric; shared between workers and instances)
+                  -> /fleet, /ws/fleet
   jobs.py (one leader worker): retention, JSONL tailers, recording/ (this host's GPUs into storage)
   auth.py guards ingest and reads by token; docs/ serves the OpenAPI spec, Swagger UI and ReDoc.
 """

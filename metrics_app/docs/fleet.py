@@ -36,8 +36,11 @@ class FleetHostSchema(Schema):
 
 
 class FleetStreamSchema(Schema):
-    mode = fields.String(required=True, metadata={"description": "redis (across instances) or local (this process)"})
-    status = fields.String(required=True, metadata={"description": "ok, or degraded while Redis is unreachable"})
+    mode = fields.String(required=True, metadata={
+        "description": "redis (across instances), workers (across this instance's gunicorn workers) or local "
+                       "(this process)"})
+    status = fields.String(required=True, metadata={
+        "description": "ok; starting; degraded while Redis is unreachable or a sibling worker is not reading"})
     reason = fields.String(allow_none=True, required=True)
 
 
@@ -56,8 +59,8 @@ def add_fleet_paths(spec: APISpec) -> None:
     spec.path(path="/fleet", operations={"get": {
         "tags": fleet, "summary": "Every host's GPUs: the latest value of each metric, its age and staleness",
         "description": "Answered from memory: the newest stored records when the process started, then what "
-                       "this process (with REDIS_URL: every instance) committed since. Filters repeat: "
-                       "`?hostname=a&hostname=b&metric=power`.",
+                       "this process committed since, and with REDIS_URL every instance, else every worker of "
+                       "this gunicorn. Filters repeat: `?hostname=a&hostname=b&metric=power`.",
         "parameters": parameters,
         "responses": {"200": {"description": "Hosts by name, GPUs by index",
                               "content": {"application/json": {"schema": FleetSchema}}}, "400": bad}}})

@@ -94,7 +94,7 @@ class StatsSchema(Schema):
 class HealthSchema(Schema):
     status = fields.String(required=True, metadata={
         "description": "ok; degraded when the database fails (503), a background job's latest run failed or the "
-                       "fleet stream's Redis is down (both 200)"})
+                       "fleet stream's bus is degraded (Redis down, a sibling worker not reading; both 200)"})
     database = fields.Dict(required=True, metadata={"description": "reachable, dialect; error and reason on failure"})
     counts = fields.Dict(allow_none=True, required=True, metadata={"description": "records, gpus"})
     tailers = fields.Raw(allow_none=True, required=True, metadata={"description": "JSONL tailers' last runs"})
@@ -106,7 +106,9 @@ class HealthSchema(Schema):
                        "instance; null when none leads); lock: postgresql_advisory_lock or flock; runs: per job, "
                        "status (ok, failing, not_run_yet), last_success, last_failure, failures_in_a_row, "
                        "last_error, duration_ms"})
-    fleet = fields.Dict(metadata={"description": "The live fleet stream: mode (redis or local), status, reason"})
+    fleet = fields.Dict(metadata={"description": "The live fleet stream: mode (redis across instances, workers "
+                                                 "across this instance's gunicorn workers, or local), status, "
+                                                 "reason, degraded_since, published, received, dropped"})
     repairedJsonBodies = fields.Integer(required=True, metadata={
         "description": "Bodies this worker process accepted after doubling backslashes that started no JSON "
                        "escape (Windows paths a crawler wrote unescaped), since it started"})

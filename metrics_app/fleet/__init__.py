@@ -2,9 +2,10 @@
 
 ``GET /fleet`` and ``WS /ws/fleet`` read a per-process table (``table.py``) fed by every commit of
 crawler records: the writer thread (``storage/write_queue.py``) calls its commit listeners after
-each committed group, on its own OS thread. With ``REDIS_URL`` each process also publishes what it
-committed and applies what other processes published (``redis_bus.py``); without it the table holds
-what this process stored.
+each committed group, on its own OS thread. Each process also publishes what it committed and
+applies what other processes published: with ``REDIS_URL`` every process of every instance
+(``redis_bus.py``); without it, under a gunicorn master with several workers, the workers of that
+instance (``worker_bus.py``); otherwise the table holds what this process stored.
 """
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..storage.writer import Row
+from .backfill import latest_rows
+from .bus import Bus
 from .handoff import make_handoff
 from .redis_bus import RedisBus
-from .backfill import latest_rows
 from .table import FleetTable
+from .worker_bus import join_master
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "fleet"
@@ -40,7 +43,7 @@ class Fleet:
         self._filled = False
         self._flusher: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self.bus = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.apply) \
+        self.bus: Bus | None = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.apply) \
             if config["REDIS_URL"] else None
 
     def on_commit(self, rows: Sequence[Row]) -> None:
@@ -84,9 +87,16 @@ class Fleet:
             self.bus.publish(rows)
 
     def start(self) -> None:
-        """Starts the Redis subscriber (a no-op once started)."""
+        """Starts the bus's loops (a no-op once started)."""
         if self.bus is not None:
             self.bus.start()
+
+    def share_with_workers(self, master_pid: int) -> None:
+        """From gunicorn's ``post_worker_init`` when its master runs several workers: without Redis
+        (which reaches every process already) this worker and its siblings exchange their commits, so
+        a client of any of them sees what all of them stored."""
+        if self.bus is None:
+            self.bus = join_master(master_pid, self.apply)
 
     def fill_from_database(self) -> None:
         """Before the first fleet request of this process (a no-op after; a database failure is

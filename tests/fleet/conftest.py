@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.request
 from typing import Any
@@ -35,6 +36,22 @@ def emptied_after(database_url):
     dispose(app)
 
 
+def hosts_of(app) -> set[str]:
+    """The hosts in an in-process app's fleet table."""
+    _seq, entries = app.extensions["fleet"].table.snapshot(lambda e: True)
+    return {e.key[0] for e in entries}
+
+
+def wait_until(predicate, timeout: float) -> float:
+    """How long ``predicate`` took to hold (AssertionError past ``timeout``)."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
 def post_records(base_url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     request = urllib.request.Request(f"{base_url}/metrics", data=json.dumps(records).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -50,8 +67,9 @@ def get_json(url: str) -> dict[str, Any]:
 class FleetClient:
     """A ``/ws/fleet`` client: the first message is the snapshot, then updates."""
 
-    def __init__(self, ws_url: str) -> None:
-        self.ws = websocket.create_connection(ws_url, timeout=5)
+    def __init__(self, ws_url: str, sock: socket.socket | None = None) -> None:
+        """``sock``: an open connection to upgrade (to choose the worker that serves the client)."""
+        self.ws = websocket.create_connection(ws_url, timeout=5, socket=sock)
         self.snapshot = json.loads(self.ws.recv())
         assert self.snapshot["type"] == "snapshot"
 

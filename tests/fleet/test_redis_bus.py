@@ -11,6 +11,7 @@ import pytest
 from metrics_app import create_app
 from tests.dbsetup import config_for, dispose
 
+from .conftest import hosts_of, wait_until
 from .records import record
 from .redis_server import RedisServer
 
@@ -20,20 +21,6 @@ def instance(database_url: str, redis_url: str, channel: str):
         "REDIS_URL": redis_url, "FLEET_REDIS_CHANNEL": channel}))
     app.extensions["fleet"].start()
     return app
-
-
-def hosts_of(app) -> set[str]:
-    _seq, entries = app.extensions["fleet"].table.snapshot(lambda e: True)
-    return {e.key[0] for e in entries}
-
-
-def wait_until(predicate, timeout: float) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-    return time.monotonic() - start
 
 
 @pytest.fixture

@@ -2,11 +2,15 @@
 streamed within a second, filters applied, the read token taken from ``?token=``."""
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
+import urllib.request
 
 import pytest
 import websocket
+
+from metrics_app.fleet.worker_bus import sibling_dir
 
 from ..server import GunicornServer
 from .conftest import FleetClient, post_records
@@ -83,3 +87,10 @@ def test_a_stalled_client_does_not_hold_up_the_others(server):
     finally:
         fleet.close()
         stalled.close()
+
+
+def test_a_single_worker_shares_with_no_one_and_makes_no_socket(server):
+    request = urllib.request.Request(server.url("/health"), headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.load(response)["fleet"]["mode"] == "local"
+    assert not sibling_dir(server.process.pid).exists()

@@ -1,0 +1,145 @@
+"""What both fleet buses share: the message format, the bounded outbox and the state ``/health``
+reports. ``redis_bus.py`` fans committed batches out to every process of every instance,
+``worker_bus.py`` to the sibling workers of one gunicorn master; ``Fleet`` treats them alike.
+
+The database stays the truth and a bus is only a relay, so ingest never waits on one: ``publish``
+appends the batch to a bounded outbox and returns (the oldest batch is dropped and counted when it
+is full), and a sender thread of the bus encodes and sends it. Every loop is a plain thread: under
+gunicorn's gevent worker a greenlet on cooperative sockets, so none of them holds up a request.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any, Callable, Iterator, Sequence
+
+import orjson
+
+from ..storage.timefmt import iso_utc
+from ..storage.writer import Row
+
+log = logging.getLogger(__name__)
+#: Batches waiting for the sender; beyond this (the other side slow or down) the oldest are dropped.
+OUTBOX_BATCHES = 1024
+
+OnRows = Callable[[list[Row]], None]
+
+
+def encode(source: str, rows: Sequence[Row]) -> bytes:
+    """Compact: one array per row in ``Row`` field order (orjson does not take NamedTuples)."""
+    return orjson.dumps({"src": source, "rows": [tuple(row) for row in rows]})
+
+
+def decode(data: bytes) -> tuple[str, list[Row]]:
+    message = orjson.loads(data)
+    return message["src"], [Row(*fields) for fields in message["rows"]]
+
+
+def encode_chunks(source: str, rows: Sequence[Row], limit: int) -> Iterator[bytes]:
+    """``rows`` as messages of at most ``limit`` bytes each (a datagram cannot be split on the way),
+    each one decodable alone; a single row longer than ``limit`` still comes out alone."""
+    data = encode(source, rows)
+    if len(data) <= limit or len(rows) == 1:
+        yield data
+        return
+    step = -(-len(rows) // (len(data) // limit + 2))  # parts a little smaller than the limit
+    for start in range(0, len(rows), step):
+        yield from encode_chunks(source, rows[start:start + step], limit)
+
+
+class Bus:
+    """The shared half of a bus; a subclass names its ``mode`` and its loops, and says when it is ready."""
+
+    mode = ""
+
+    def __init__(self, on_rows: OnRows, outbox_batches: int = OUTBOX_BATCHES) -> None:
+        self.on_rows = on_rows
+        #: Tells this process's own messages apart when they come back (Redis sends them to all).
+        self.source = f"{platform.node()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._outbox: deque[list[Row]] = deque(maxlen=outbox_batches)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._start_lock = threading.Lock()
+        self.errors: dict[str, tuple[str, int]] = {}  # part -> (reason, since ms)
+        self.counts = {"published": 0, "received": 0, "dropped": 0}
+
+    # -- to be provided by the subclass ---------------------------------------------------------------
+    def _loops(self) -> dict[str, Callable[[], None]]:
+        """Thread name -> loop, started once by ``start``."""
+        raise NotImplementedError
+
+    def _ready(self) -> bool:
+        """Whether it hears the others (while not, and nothing failed yet, it is ``starting``)."""
+        raise NotImplementedError
+
+    # -- publishing (any thread; never blocks) -------------------------------------------------------
+    def publish(self, rows: Sequence[Row]) -> None:
+        if len(self._outbox) == self._outbox.maxlen:
+            self.counts["dropped"] += 1
+        self._outbox.append(list(rows))
+        self._wake.set()
+
+    def _deliver(self, data: bytes) -> None:
+        """One message from another process, into the fleet table."""
+        try:
+            source, rows = decode(data)
+        except (ValueError, KeyError, TypeError):
+            log.warning("fleet bus: ignored a message that is not a batch of records")
+            return
+        if source != self.source:
+            self.counts["received"] += 1
+            self.on_rows(rows)
+
+    # -- state ----------------------------------------------------------------------------------------
+    def _failed(self, part: str, reason: str) -> None:
+        """Logged once per outage of ``part``; ``status`` says why until ``_recovered``."""
+        reason = reason[:300]
+        if part not in self.errors:
+            log.warning("fleet bus %s: %s", part, reason)
+            self.errors[part] = (reason, int(time.time() * 1000))
+        else:
+            self.errors[part] = (reason, self.errors[part][1])
+
+    def _recovered(self, part: str) -> None:
+        if self.errors.pop(part, None) is not None:
+            log.info("fleet bus %s: recovered", part)
+
+    def status(self) -> dict[str, Any]:
+        errors = dict(self.errors)  # a copy: the loops change it on their own threads
+        reasons = [f"{part}: {reason}" for part, (reason, _since) in sorted(errors.items())]
+        since = min((since for _reason, since in errors.values()), default=None)
+        status = "degraded" if errors else "ok" if self._ready() else "starting"
+        return {"mode": self.mode, "status": status, "reason": "; ".join(reasons) or None,
+                "degraded_since": None if since is None else iso_utc(since), **self.counts}
+
+    # -- life -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Starts the loops (a no-op once started)."""
+        if self._threads:
+            return
+        with self._start_lock:
+            if self._threads:
+                return
+            for name, target in self._loops().items():
+                thread = threading.Thread(target=target, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def flush(self, timeout: float) -> None:
+        """Wait for the outbox to empty (a ``flask`` command publishing before it exits)."""
+        deadline = time.monotonic() + timeout
+        while self._outbox and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(2.0)
+        self._threads = []
