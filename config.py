@@ -197,7 +197,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AGENT_SPOOL_PATH", "agent-spool.jsonl", text(), "the push agent's spool file"),
     # gunicorn.conf.py (see README "Deployment").
     Setting("GUNICORN_WORKER_CLASS", "gevent", choice("gevent", "gthread", "sync"), "see Deployment"),
-    Setting("GUNICORN_WORKERS", 1, integer(1, 256), "gunicorn worker processes"),
+    Setting("GUNICORN_WORKERS", 2, integer(1, 256), "gunicorn worker processes; each has its own GIL, "
+            "writer thread and samplers (see Deployment)"),
     Setting("GUNICORN_WORKER_CONNECTIONS", 20_000, integer(1, 1_000_000),
             "concurrent connections per worker: WebSockets (at most `WS_MAX_CLIENTS`) plus HTTP"),
     Setting("GUNICORN_THREADS", 1, integer(1, 10_000), "threads per worker (gthread only)"),

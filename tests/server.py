@@ -31,6 +31,9 @@ class GunicornServer:
         self.env = {
             **os.environ,
             "PORT": str(self.port),
+            # One worker unless a test is about several: per-worker state (/health counters, live
+            # client slots) then answers the same on every connection.
+            "GUNICORN_WORKERS": "1",
             "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{workdir / 'metrics.db'}",
             "LOG_LEVEL": "WARNING",
             # Fixtures are dated (2025): keep them raw records, as config.TestConfig does in process.
