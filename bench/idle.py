@@ -4,8 +4,8 @@
     venv/bin/python bench/idle.py --server-pid "$(pgrep -of 'gunicorn.*wsgi:app')" --duration 60
 
 Sends nothing to the server: start it, leave it without clients, and run this. Prints the total in
-% of one core, then every process and, with ``--threads``, every thread that used CPU in the window
-(native threads carry no name the kernel knows, so they are told apart by their id).
+% of one core and resident memory, then every process and, with ``--threads``, every thread that used
+CPU in the window (native threads carry no name the kernel knows, so they are told apart by their id).
 """
 from __future__ import annotations
 
@@ -43,10 +43,12 @@ def main() -> None:
     def pct(seconds: float) -> str:
         return f"{100 * seconds / elapsed:.2f}%"
 
-    print(f"server: {pct(sum(used.values()))} of one core over {elapsed:.0f} s ({len(procs)} processes)")
+    rss = {p.pid: p.memory_info().rss / 2**20 for p in procs}
+    print(f"server: {pct(sum(used.values()))} of one core over {elapsed:.0f} s, {sum(rss.values()):.0f} MB "
+          f"({len(procs)} processes)")
     for p in procs:
         role = "master" if p.pid == root.pid else "worker"
-        print(f"  {role} {p.pid}: {pct(sum(v for (pid, _), v in used.items() if pid == p.pid))}")
+        print(f"  {role} {p.pid}: {pct(sum(v for (pid, _), v in used.items() if pid == p.pid))}, {rss[p.pid]:.0f} MB")
         if args.threads:
             for (pid, tid), seconds in sorted(used.items(), key=lambda kv: -kv[1]):
                 if pid == p.pid and seconds > 0:
