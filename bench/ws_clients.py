@@ -6,7 +6,7 @@
 
 Prints messages/s per client (min/median), p50/p99/max gap between consecutive messages, errors,
 and, given the gunicorn master's pid, the server's CPU (% of one core, master + workers) and
-resident memory. ``--clients 0`` measures an idle server.
+resident memory (an idle server, thread by thread: ``bench/idle.py``).
 
 Isolation : ``--stall N`` adds N clients that complete the handshake with a tiny receive
 buffer and then never read; ``--drop N`` adds N clients that vanish abruptly (TCP reset, no close
@@ -258,6 +258,8 @@ async def main() -> None:
     probe = HttpProbe(args.http_probe)
     probe.start()
     await asyncio.gather(*tasks)
+    while time.monotonic() < stop_at[0]:  # the whole window, even when no client is left in it
+        await asyncio.sleep(0.1)
     t1 = time.monotonic()
     latencies, failures = probe.stop()
     cpu_pct = 100 * (cpu_seconds(procs) - cpu0) / (t1 - t0) if procs else None

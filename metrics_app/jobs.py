@@ -16,7 +16,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from functools import partial
 from typing import Any, Callable
 
@@ -63,21 +62,20 @@ class BackgroundJobs:
         self._start_lock = threading.Lock()
         self.runs = job_status.init_app(app)
 
-    def _as_leader(self, interval: float, job: Callable[[], object]) -> Callable[[], None]:
-        """Ticks every poll interval at most, runs ``job`` when due and this process leads."""
-        due = 0.0  # monotonic; 0 = at once (a process that just gained the lead runs its jobs now)
-
+    def _as_leader(self, job: Callable[[], object]) -> Callable[[], None]:
+        """What a job's thread runs at each of its intervals: ``job``, if this process leads."""
         def run() -> None:
-            nonlocal due
-            if not self.leader.leading:
-                due = 0.0
-                return
-            if time.monotonic() < due:
-                return
-            due = time.monotonic() + interval
-            with self.app.app_context():
-                job()
+            if self.leader.leading:
+                with self.app.app_context():
+                    job()
         return run
+
+    def _poll_leadership(self, jobs: list[PeriodicThread]) -> None:
+        """A process that has just gained the lead runs its jobs now rather than at their next interval."""
+        was_leading = self.leader.leading
+        if self.leader.poll() and not was_leading:
+            for job in jobs:
+                job.wake()
 
     def leadership(self) -> dict[str, Any]:
         """For GET /health: the same leader from every instance, and the lock that elects it."""
@@ -108,9 +106,11 @@ class BackgroundJobs:
                 jobs.append(("local-recorder", config["RECORD_INTERVAL_SEC"],
                              partial(reported("local-recorder").run, LocalRecorder().record)))
             self.leader.poll()  # now, so that a process that can lead runs its jobs at once
-            threads = [PeriodicThread("jobs-leadership", poll, self.leader.poll, delay=poll)]
-            threads += [PeriodicThread(name, min(interval, poll), self._as_leader(interval, job))
-                        for name, interval, job in jobs]
+            # Each job sleeps for its own interval (an hour for retention): only the leadership poll
+            # wakes every LEADER_POLL_INTERVAL_SEC, and it wakes the jobs when the lead is gained.
+            job_threads = [PeriodicThread(name, interval, self._as_leader(job)) for name, interval, job in jobs]
+            threads = [PeriodicThread("jobs-leadership", poll, partial(self._poll_leadership, job_threads),
+                                      delay=poll), *job_threads]
             for thread in threads:
                 thread.start()
             self._threads = threads

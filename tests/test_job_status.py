@@ -36,7 +36,7 @@ def test_a_tailer_failing_every_poll_makes_health_degraded_until_it_recovers(app
     jobs = BackgroundJobs(app)
     assert jobs.leader.poll()
     for _ in range(2):
-        jobs._as_leader(0.0, jobs._poll_tailers)()  # never raises: the thread would carry on
+        jobs._as_leader(jobs._poll_tailers)()  # never raises: the thread would carry on
     body = health(client)
     tailer = body["jobs"]["runs"]["tailer-ws"]
     assert body["status"] == "degraded"
@@ -47,7 +47,7 @@ def test_a_tailer_failing_every_poll_makes_health_degraded_until_it_recovers(app
 
     path.rmdir()
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in utilization(3)))
-    jobs._as_leader(0.0, jobs._poll_tailers)()
+    jobs._as_leader(jobs._poll_tailers)()
     body = health(client)
     tailer = body["jobs"]["runs"]["tailer-ws"]
     assert body["status"] == "ok" and tailer["status"] == "ok" and tailer["failures_in_a_row"] == 0

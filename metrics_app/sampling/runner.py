@@ -91,7 +91,9 @@ class PeriodicThread:
             raise ValueError(f"{name}: interval must be > 0, not {interval}")
         self.interval, self._fn, self._clock, self._delay = interval, fn, clock, delay
         self.name = name
-        self._stop: Any = NativeEvent() if native else threading.Event()
+        self._new_event: Callable[[], Any] = NativeEvent if native else threading.Event
+        self._stop: Any = self._new_event()
+        self._wakeup: Any = self._new_event()  # set by wake() and stop(): ends the current sleep
         self._thread: Any = (NativeThread(self._run, name) if native
                              else threading.Thread(target=self._run, name=name, daemon=True))
 
@@ -101,14 +103,27 @@ class PeriodicThread:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    def wake(self) -> None:
+        """Call ``fn`` now rather than at its next deadline; the schedule then starts again from now."""
+        self._wakeup.set()
+
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        self._wakeup.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    def _sleep(self, seconds: float) -> bool:
+        """Until ``seconds`` have passed (False) or ``wake``/``stop`` was called (True)."""
+        if not self._wakeup.wait(max(0.0, seconds)):
+            return False
+        # A NativeEvent cannot be cleared: the next sleep waits on a fresh event. A wake arriving
+        # between the wait and this line is not lost: fn is about to run anyway.
+        self._wakeup = self._new_event()
+        return True
+
     def _run(self) -> None:
-        if self._stop.wait(self._delay):
-            return
+        self._sleep(self._delay)
         start = self._clock()
         while not self._stop.is_set():
             try:
@@ -116,4 +131,5 @@ class PeriodicThread:
             except Exception:  # noqa: BLE001 - a bug in one tick must not end sampling
                 log.exception("periodic task %s failed", self.name)
             now = self._clock()
-            self._stop.wait(max(0.0, next_deadline(start, self.interval, now) - now))
+            if self._sleep(next_deadline(start, self.interval, now) - now):
+                start = self._clock()

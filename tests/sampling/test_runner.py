@@ -1,5 +1,6 @@
 import logging
 import threading
+import time
 
 from metrics_app.sampling.runner import PeriodicThread, SourceState, next_deadline
 
@@ -72,3 +73,24 @@ def test_periodic_thread_survives_an_exception_in_its_task():
         assert done.wait(2.0)
     finally:
         thread.stop()
+
+
+def test_a_woken_periodic_thread_runs_its_task_at_once_and_then_on_a_schedule_from_there():
+    for native in (False, True):
+        calls: list[float] = []
+        thread = PeriodicThread("t", 60.0, lambda: calls.append(time.monotonic()), native=native)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 2
+            while not calls and time.monotonic() < deadline:
+                time.sleep(0.01)
+            thread.wake()
+            while len(calls) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(calls) == 2  # the second call came at the wake, not 60 s later
+            time.sleep(0.2)
+            assert len(calls) == 2  # one wake, one extra call
+        finally:
+            began = time.monotonic()
+            thread.stop()
+        assert not thread.is_alive() and time.monotonic() - began < 1

@@ -55,9 +55,40 @@ def test_a_leader_tick_runs_the_tailers(app, tmp_path):
 
     jobs = BackgroundJobs(app)
     assert jobs.leader.poll()
-    jobs._as_leader(60, jobs._poll_tailers)()
+    jobs._as_leader(jobs._poll_tailers)()
     assert jobs.tailers[0].lines_ok == 4
     jobs.stop()
+
+
+def test_a_process_that_gains_the_lead_runs_its_hourly_job_at_once(app, client, tmp_path):
+    import time
+
+    from metrics_app.jobs import BackgroundJobs
+
+    app.config.update(JOBS_LOCK_PATH=str(tmp_path / "jobs.lock"), LEADER_POLL_INTERVAL_SEC=0.05,
+                      RECORD_INTERVAL_SEC=0)  # retention alone, every RETENTION_CLEAN_INTERVAL_SEC (an hour)
+
+    def retention() -> dict:
+        return client.get("/health").get_json()["jobs"]["runs"]["retention"]
+
+    def wait_until(done) -> None:
+        deadline = time.monotonic() + 5
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    leader, follower = BackgroundJobs(app), BackgroundJobs(app)
+    leader.start()
+    follower.start()
+    try:
+        wait_until(lambda: retention()["status"] == "ok")
+        first = retention()["last_success"]
+        assert first is not None and not follower.leader.leading
+        leader.stop()  # the leader goes: the follower's next poll takes the lead and runs retention
+        wait_until(lambda: retention()["last_success"] != first)
+        assert follower.leader.leading and retention()["last_success"] > first
+    finally:
+        follower.stop()
+        leader.stop()
 
 
 def test_started_jobs_run_retention_and_report_it(app, client, tmp_path):
