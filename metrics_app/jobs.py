@@ -25,6 +25,7 @@ from . import job_status
 from .extensions import db
 from .ingest.tailer import FileTailer
 from .leadership import leadership_for
+from .once import start_once
 from .recording.recorder import LocalRecorder
 from .sampling.runner import PeriodicThread
 from .storage import write_queue
@@ -86,34 +87,30 @@ class BackgroundJobs:
         for tailer in self.tailers:
             self.runs.register(f"tailer-{tailer.name}").run(lambda: tailer.poll(write_queue(self.app)))
 
+    @start_once
     def start(self) -> None:
-        if self._threads:  # runs before every request outside gunicorn: no lock once started
-            return
-        with self._start_lock:
-            if self._threads:
-                return
-            config, reported = self.app.config, self.runs.register
-            poll = config["LEADER_POLL_INTERVAL_SEC"]
-            jobs = []
-            if config["METRICS_RETENTION_HOURS"] > 0:
-                jobs.append(("retention", config["RETENTION_CLEAN_INTERVAL_SEC"],
-                             partial(reported("retention").run, retention_job)))
-            else:
-                log.info("METRICS_RETENTION_HOURS=0: records are kept forever (no retention job)")
-            if self.tailers:
-                jobs.append(("file-tailers", config["FILE_POLL_INTERVAL_SEC"], self._poll_tailers))
-            if config["RECORD_INTERVAL_SEC"] > 0:
-                jobs.append(("local-recorder", config["RECORD_INTERVAL_SEC"],
-                             partial(reported("local-recorder").run, LocalRecorder().record)))
-            self.leader.poll()  # now, so that a process that can lead runs its jobs at once
-            # Each job sleeps for its own interval (an hour for retention): only the leadership poll
-            # wakes every LEADER_POLL_INTERVAL_SEC, and it wakes the jobs when the lead is gained.
-            job_threads = [PeriodicThread(name, interval, self._as_leader(job)) for name, interval, job in jobs]
-            threads = [PeriodicThread("jobs-leadership", poll, partial(self._poll_leadership, job_threads),
-                                      delay=poll), *job_threads]
-            for thread in threads:
-                thread.start()
-            self._threads = threads
+        config, reported = self.app.config, self.runs.register
+        poll = config["LEADER_POLL_INTERVAL_SEC"]
+        jobs = []
+        if config["METRICS_RETENTION_HOURS"] > 0:
+            jobs.append(("retention", config["RETENTION_CLEAN_INTERVAL_SEC"],
+                         partial(reported("retention").run, retention_job)))
+        else:
+            log.info("METRICS_RETENTION_HOURS=0: records are kept forever (no retention job)")
+        if self.tailers:
+            jobs.append(("file-tailers", config["FILE_POLL_INTERVAL_SEC"], self._poll_tailers))
+        if config["RECORD_INTERVAL_SEC"] > 0:
+            jobs.append(("local-recorder", config["RECORD_INTERVAL_SEC"],
+                         partial(reported("local-recorder").run, LocalRecorder().record)))
+        self.leader.poll()  # now, so that a process that can lead runs its jobs at once
+        # Each job sleeps for its own interval (an hour for retention): only the leadership poll
+        # wakes every LEADER_POLL_INTERVAL_SEC, and it wakes the jobs when the lead is gained.
+        job_threads = [PeriodicThread(name, interval, self._as_leader(job)) for name, interval, job in jobs]
+        threads = [PeriodicThread("jobs-leadership", poll, partial(self._poll_leadership, job_threads),
+                                  delay=poll), *job_threads]
+        for thread in threads:
+            thread.start()
+        self._threads = threads
 
     def stop(self) -> None:
         threads, self._threads = self._threads, []

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import orjson
 
+from ..once import start_once
 from ..storage.timefmt import iso_utc
 from ..storage.writer import Row
 
@@ -119,17 +120,13 @@ class Bus:
                 "degraded_since": None if since is None else iso_utc(since), **self.counts}
 
     # -- life -----------------------------------------------------------------------------------------
+    @start_once
     def start(self) -> None:
         """Starts the loops (a no-op once started)."""
-        if self._threads:
-            return
-        with self._start_lock:
-            if self._threads:
-                return
-            for name, target in self._loops().items():
-                thread = threading.Thread(target=target, name=name, daemon=True)
-                thread.start()
-                self._threads.append(thread)
+        threads = [threading.Thread(target=target, name=name, daemon=True) for name, target in self._loops().items()]
+        for thread in threads:
+            thread.start()
+        self._threads = threads
 
     def flush(self, timeout: float) -> None:
         """Wait for the outbox to empty (a ``flask`` command publishing before it exits)."""

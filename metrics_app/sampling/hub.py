@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from flask import Flask, current_app
 
+from ..once import start_once
 from .buffer import Frame, RingBuffer
 from .runner import PeriodicThread, SourceState
 from .snapshot import compose, gpu_problems, utc_timestamp
@@ -41,31 +42,28 @@ class HubState:
     def started(self) -> bool:
         return bool(self._threads)
 
+    @start_once
     def start(self) -> None:
         """Read every source once, publish the first frame, then hand each source its own thread."""
-        if self._threads:
-            return
-        with self._start_lock:
-            if self._threads:
-                return
-            for state in self.states:
-                state.poll(self.clock)
-            self.tick()
-            self._threads = [
-                PeriodicThread(f"sampler-{s.source.name}", s.source.interval_sec,
-                               lambda s=s: s.poll(self.clock), self.clock,
-                               native=getattr(s.source, "blocks_in_c", False))
-                for s in self.states
-            ]
-            # The tick runs half an interval after the sources so it merges fresh readings, not ones
-            # being taken at the same instant.
-            self._threads.append(PeriodicThread("sampler-tick", self.interval_sec, self.tick, self.clock,
-                                                delay=self.interval_sec / 2))
-            # Reads that block (PCIe throughput, XID events) run beside their source, never in its read.
-            for s in self.states:
-                self._threads.extend(getattr(s.source, "helper_threads", list)())
-            for thread in self._threads:
-                thread.start()
+        for state in self.states:
+            state.poll(self.clock)
+        self.tick()
+        threads = [
+            PeriodicThread(f"sampler-{s.source.name}", s.source.interval_sec,
+                           lambda s=s: s.poll(self.clock), self.clock,
+                           native=getattr(s.source, "blocks_in_c", False))
+            for s in self.states
+        ]
+        # The tick runs half an interval after the sources so it merges fresh readings, not ones
+        # being taken at the same instant.
+        threads.append(PeriodicThread("sampler-tick", self.interval_sec, self.tick, self.clock,
+                                      delay=self.interval_sec / 2))
+        # Reads that block (PCIe throughput, XID events) run beside their source, never in its read.
+        for s in self.states:
+            threads.extend(getattr(s.source, "helper_threads", list)())
+        for thread in threads:
+            thread.start()
+        self._threads = threads
 
     def stop(self) -> None:
         for thread in self._threads:
