@@ -30,6 +30,11 @@ from ..storage.writer import Row
 #: process record is one row per process of a GPU.
 Key = tuple[str, str, int, int]
 PROCESS = KINDS["process"].code
+#: Entries the frame ring may hold, all frames together (the newest frame stays whatever its size).
+#: Bounded by frames alone, the ring kept every entry of the last 512 flushes: with 16 hosts posting
+#: single records it held 44,000 entries (~1.5 KB each with their texts) and grew a worker by 100 MB;
+#: a 100-host fleet would have held millions. A reader that falls further behind gets the table.
+RING_ENTRIES = 20_000
 #: How strongly a host's interval estimate follows the newest gap between two of its records.
 _INTERVAL_WEIGHT = 0.2
 
@@ -87,8 +92,11 @@ class FleetTable:
     """``forget_processes_ms``: a process not reported for that long has ended; its entry goes (pids
     churn with every job, so keeping them would grow the table for ever)."""
 
-    def __init__(self, ring_frames: int = 512, forget_processes_ms: float = 300_000) -> None:
+    def __init__(self, ring_frames: int = 512, forget_processes_ms: float = 300_000,
+                 ring_entries: int = RING_ENTRIES) -> None:
         self.forget_processes_ms = forget_processes_ms
+        self.ring_entries = ring_entries
+        self._ring_entries_held = 0
         self._latest: dict[Key, Entry] = {}
         self._hosts: dict[str, _Host] = {}
         self._frames: deque[Frame] = deque(maxlen=ring_frames)
@@ -145,7 +153,13 @@ class FleetTable:
             entries, self._pending = tuple(self._pending.values()), {}
             self._seq += 1
             frame = Frame(self._seq, entries, message("update", (e.text for e in entries)))
-            self._frames.append(frame)
+            frames = self._frames
+            if len(frames) == frames.maxlen:
+                self._ring_entries_held -= len(frames[0].entries)
+            frames.append(frame)
+            self._ring_entries_held += len(entries)
+            while self._ring_entries_held > self.ring_entries and len(frames) > 1:
+                self._ring_entries_held -= len(frames.popleft().entries)
             self._cond.notify_all()
             return frame
 

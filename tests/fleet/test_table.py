@@ -89,3 +89,15 @@ def test_a_slow_reader_gets_the_newest_per_key_of_the_frames_it_missed_and_only_
     frames = table.wait_after(0, 0.0)
     entries = _coalesced(frames, FleetFilter(hostnames=frozenset({"h"})))
     assert [(e.key[0], e.record["gpuPercent"]) for e in entries] == [("h", 2.0)]
+
+
+def test_the_ring_holds_a_bounded_number_of_entries_and_a_reader_beyond_it_gets_the_table():
+    """A fleet posting many keys must not keep every entry of the last 512 flushes in memory."""
+    table = FleetTable(ring_entries=10)
+    for ts in (1000, 2000, 3000):
+        publish(table, [row(ts, gpu=gpu) for gpu in range(4)])  # 4 entries a frame
+    assert [f.seq for f in table.wait_after(1, 0.0)] == [2, 3]  # frame 1 left: 12 > 10 entries
+    assert table.wait_after(0, 0.0) is None
+    publish(table, [row(9000, gpu=gpu) for gpu in range(25)])  # one frame over the bound stays, alone
+    assert [f.seq for f in table.wait_after(3, 0.0)] == [4]
+    assert table.wait_after(2, 0.0) is None
