@@ -35,7 +35,7 @@ const GPU_CHARTS = [
     now: (g) => ofTotal(amount(g.powerDraw, "W", 0), amount(g.powerLimit, "W", 0)) },
 ];
 
-const state = { charts: {}, gpuCards: {}, liveUpdates: 0, socket: null, retryMs: 1000 };
+const state = { charts: {}, gpuCards: {}, liveUpdates: 0 };
 // With READ_TOKEN set on the server, open the dashboard as /#token=…: the fragment never leaves the
 // browser, and the token goes out as a Bearer header (and as ?token= on the WebSocket handshake,
 // where browsers cannot set headers).
@@ -189,32 +189,38 @@ function addSnapshot(snapshot) {
 
 state.addSnapshot = addSnapshot; // the GPU card's browser test feeds snapshots of GPUs this machine lacks
 
-function setConnection(status, text) {
-  const el = document.getElementById("connection");
-  el.dataset.status = status;
-  el.textContent = text;
+// A live WebSocket on `path` that reconnects after a doubling pause (1 s up to 15 s) and shows its
+// state in the element `statusId`; the fleet view opens its stream through it too.
+function openStream(path, statusId, onMessage) {
+  const stream = { socket: null, retryMs: 1000 };
+  const show = (status, text) => {
+    const el = document.getElementById(statusId);
+    el.dataset.status = status;
+    el.textContent = text;
+  };
+  const open = () => {
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path +
+      (TOKEN ? "?token=" + encodeURIComponent(TOKEN) : "");
+    show("connecting", "connecting…");
+    const socket = new WebSocket(url);
+    stream.socket = socket;
+    socket.onopen = () => { stream.retryMs = 1000; show("live", "live"); };
+    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onclose = () => {
+      const wait = stream.retryMs;
+      stream.retryMs = Math.min(wait * 2, 15000);
+      show("down", `disconnected — retrying in ${Math.round(wait / 1000)} s`);
+      setTimeout(open, wait);
+    };
+  };
+  open();
+  return stream;
 }
 
 async function backfill() {
   const response = await api("/api/metrics/history?seconds=" + WINDOW_SEC);
   if (!response.ok) return;
   for (const snapshot of await response.json()) addSnapshot(snapshot);
-}
-
-function connect() {
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/metrics" +
-    (TOKEN ? "?token=" + encodeURIComponent(TOKEN) : "");
-  setConnection("connecting", "connecting…");
-  const socket = new WebSocket(url);
-  state.socket = socket;
-  socket.onopen = () => { state.retryMs = 1000; setConnection("live", "live"); };
-  socket.onmessage = (event) => { state.liveUpdates += 1; addSnapshot(JSON.parse(event.data)); };
-  socket.onclose = () => {
-    const wait = state.retryMs;
-    state.retryMs = Math.min(wait * 2, 15000);
-    setConnection("down", `disconnected — retrying in ${Math.round(wait / 1000)} s`);
-    setTimeout(connect, wait);
-  };
 }
 
 // ---- history view -------------------------------------------------------------------------------
@@ -280,6 +286,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   document.getElementById("history-form").addEventListener("submit", showHistory);
   document.getElementById("h-refresh").addEventListener("click", loadGpus);
   await backfill();
-  connect();
+  openStream("/ws/metrics", "connection", (snapshot) => { state.liveUpdates += 1; addSnapshot(snapshot); });
   await loadGpus();
 });

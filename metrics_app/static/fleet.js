@@ -13,7 +13,7 @@ const FLEET_COLUMNS = [
   ["power", "Power", (r) => r.watts, (v) => `${v.toFixed(0)} W`],
 ];
 
-const fleet = { gpus: new Map(), hosts: new Map(), records: 0, socket: null, retryMs: 1000, dirty: false };
+const fleet = { gpus: new Map(), hosts: new Map(), records: 0, stream: null, dirty: false };
 window.fleet = fleet; // read by the browser test
 
 function fleetParams() { return new URLSearchParams(location.hash.slice(1)); }
@@ -157,38 +157,18 @@ function renderFleet() {
   document.getElementById("f-empty").hidden = gpus.length > 0;
 }
 
-function fleetConnection(status, text) {
-  const el = document.getElementById("f-connection");
-  el.dataset.status = status;
-  el.textContent = text;
-}
-
 function connectFleet() {
-  const token = fleetParams().get("token");
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/fleet" +
-    (token ? "?token=" + encodeURIComponent(token) : "");
-  fleetConnection("connecting", "connecting…");
-  const socket = new WebSocket(url);
-  fleet.socket = socket;
-  socket.onopen = () => { fleet.retryMs = 1000; fleetConnection("live", "live"); };
-  socket.onmessage = (event) => {
-    const message = JSON.parse(event.data);
+  fleet.stream = openStream("/ws/fleet", "f-connection", (message) => {
     for (const record of message.records) addRecord(record);
     fleet.dirty = true;
-  };
-  socket.onclose = () => {
-    const wait = fleet.retryMs;
-    fleet.retryMs = Math.min(wait * 2, 15000);
-    fleetConnection("down", `disconnected — retrying in ${Math.round(wait / 1000)} s`);
-    setTimeout(connectFleet, wait);
-  };
+  });
 }
 
 function showView(view) {
   document.getElementById("local-view").hidden = view === "fleet";
   document.getElementById("fleet-view").hidden = view !== "fleet";
   for (const tab of document.querySelectorAll("[data-view]")) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
-  if (view === "fleet" && !fleet.socket) connectFleet();
+  if (view === "fleet" && !fleet.stream) connectFleet();
   fleet.dirty = true;
 }
 
