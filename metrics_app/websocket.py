@@ -83,9 +83,18 @@ def protocol_mismatch(_exc: WebsocketMismatch) -> Response:
     if upgrade:
         return error_response(400, "not_a_websocket_endpoint",
                               f"{request.path} is an HTTP endpoint: send a plain HTTP request, not an upgrade.")
-    response = error_response(426, "websocket_required",
-                              f"{request.path} is a WebSocket endpoint: connect with ws:// (or wss://).",
-                              {"websocket": request.path})
+    return websocket_required()
+
+
+def websocket_required(http_path: str | None = None, gives: str = "") -> Response:
+    """The 426 for a plain request to a WebSocket endpoint, pointing to ``http_path`` (which
+    gives ``gives``) where the stream has an HTTP twin."""
+    message = f"{request.path} is a WebSocket endpoint: connect with ws:// (or wss://)."
+    details = {"websocket": request.path}
+    if http_path is not None:
+        message += f" For {gives} over HTTP use GET {http_path}."
+        details["http"] = http_path
+    response = error_response(426, "websocket_required", message, details)
     response.headers["Upgrade"] = "websocket"  # RFC 9110: a 426 names the protocol to upgrade to
     response.headers["Connection"] = "Upgrade"
     return response

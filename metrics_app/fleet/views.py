@@ -10,11 +10,11 @@ from flask import Response, current_app, g, request
 from simple_websocket import ConnectionClosed, Server
 
 from ..auth_groups import READ, requires
-from ..errors import error_response
 from ..extensions import sock
 from ..jsonio import json_response
 from ..storage.kinds import KINDS_BY_CODE
 from ..storage.timefmt import iso_utc
+from ..websocket import websocket_required
 from . import EXTENSION_KEY, Fleet, bp
 from .filters import FleetFilter, parse_filter
 from .table import Entry, Frame, message
@@ -129,8 +129,4 @@ def fleet_stream(ws: Server) -> None:
 @bp.get("/ws/fleet")
 @requires(READ)
 def fleet_stream_plain_get() -> Response:
-    return error_response(
-        426, "websocket_required",
-        "/ws/fleet is a WebSocket endpoint: connect with ws:// (or wss://). "
-        "For the latest values over HTTP use GET /fleet.",
-        {"websocket": "/ws/fleet", "http": "/fleet"})
+    return websocket_required("/fleet", "the latest values")

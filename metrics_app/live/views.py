@@ -12,7 +12,7 @@ from ..extensions import db, hub
 from ..job_status import failing
 from ..jobs import jobs_report
 from ..jsonio import json_response, raw_json_response
-from ..websocket import EXTENSION_KEY as WEBSOCKET_SLOTS
+from ..websocket import EXTENSION_KEY as WEBSOCKET_SLOTS, websocket_required
 from . import bp
 
 
@@ -62,12 +62,7 @@ def health() -> Response:
 @bp.get("/ws/metrics")
 @requires(READ)
 def metrics_stream_plain_get() -> Response:
-    return error_response(
-        426, "websocket_required",
-        "/ws/metrics is a WebSocket endpoint: connect with ws:// (or wss://). "
-        "For a one-time fetch over HTTP use GET /api/metrics.",
-        {"websocket": "/ws/metrics", "http": "/api/metrics"},
-    )
+    return websocket_required("/api/metrics", "a one-time fetch")
 
 
 @bp.get("/test_websocket.html")

@@ -139,3 +139,8 @@ def test_a_record_without_hostname_is_shown_with_null(client):
     post(client, [anonymous])
     host = client.get("/fleet").get_json()["hosts"][0]
     assert host["hostname"] is None and host["gpus"][0]["gpuIndex"] == 0
+
+
+def test_the_426_names_the_protocol_to_upgrade_to(client):
+    response = client.get("/ws/fleet")
+    assert response.headers["Upgrade"] == "websocket" and response.headers["Connection"] == "Upgrade"
