@@ -100,7 +100,8 @@ class HealthSchema(Schema):
     tailers = fields.Raw(allow_none=True, required=True, metadata={"description": "JSONL tailers' last runs"})
     writer = fields.Dict(metadata={
         "description": "This worker's writer thread: running, groups_committed, requests_committed, rows_committed, "
-                       "failed_groups, failed_requests, last_group_requests, last_commit_ms, queued_rows, last_error, last_error_age_sec"})
+                       "failed_groups, failed_requests, last_group_requests, last_commit_ms, queued_rows, "
+                       "last_error, last_error_age_sec"})
     jobs = fields.Dict(allow_none=True, required=True, metadata={
         "description": "leader: hostname:pid of the process running the background jobs now (the same from every "
                        "instance; null when none leads); lock: postgresql_advisory_lock or flock; runs: per job, "
