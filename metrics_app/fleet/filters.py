@@ -41,7 +41,7 @@ class FleetFilter:
     def __call__(self, entry: Entry) -> bool:
         hostname, _index, code, _pid = entry.key
         return ((not self.hostnames or hostname in self.hostnames)
-                and (not self.gpu_ids or entry.record["gpuId"] in self.gpu_ids)
+                and (not self.gpu_ids or entry.row.gpu_uuid in self.gpu_ids)
                 and (not self.metric_codes or code in self.metric_codes))
 
 

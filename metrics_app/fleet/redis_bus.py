@@ -42,22 +42,19 @@ class RedisBus(Bus):
 
     def _publish_loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(1.0)
-            self._wake.clear()
-            while self._outbox and not self._stop.is_set():
-                payload = encode(self.source, self._outbox.popleft())
-                try:
-                    self._client.publish(self.channel, payload)
-                except (redis.RedisError, OSError) as exc:
-                    dropped = len(self._outbox) + 1
-                    self._outbox.clear()
-                    self.counts["dropped"] += dropped
-                    self.counts["publish_errors"] += 1
-                    self._failed("publisher", _unavailable(exc))
-                    self._stop.wait(RECONNECT_MIN_SEC)
-                    break
-                self.counts["published"] += 1
-                self._recovered("publisher")
+            rows, batches = self._gather()
+            if not rows:
+                continue
+            try:
+                self._client.publish(self.channel, encode(self.source, rows))
+            except (redis.RedisError, OSError) as exc:
+                self.counts["dropped"] += batches
+                self.counts["publish_errors"] += 1
+                self._failed("publisher", _unavailable(exc))
+                self._stop.wait(RECONNECT_MIN_SEC)
+                continue
+            self.counts["published"] += batches
+            self._recovered("publisher")
 
     def _subscribe_loop(self) -> None:
         pause = RECONNECT_MIN_SEC

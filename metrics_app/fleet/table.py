@@ -3,21 +3,23 @@ change frames that ``/ws/fleet`` handlers read.
 
 Committed batches are applied at once (``GET /fleet`` and new clients see them) and gathered until
 ``flush`` turns everything applied since the previous flush into one ``Frame``: the newest record
-per key, each serialized once, joined once. So a client without a filter is sent the very same text
-as every other, the way ``/ws/metrics`` shares its snapshot frame, and the number of sends per
+per key, each serialized once, joined once per distinct filter. So a client without a filter is sent
+the very same text as every other, the way ``/ws/metrics`` shares its snapshot frame, and the number of sends per
 client is bounded by the flush rate, not by the commit rate (one frame per commit cost every client
 a frame encode and a send per batch). A handler remembers the ``seq`` it last sent: a slow one that missed several frames
 gets them merged newest-per-key, and one that fell off the ring gets the table itself.
 
 Thread safety: ``apply`` and ``flush`` may run on any thread; every mutation and every read of the
-ring happens under one ``Condition``, and waiting handlers are woken through it.
+ring happens under one ``Condition``, and waiting handlers are woken through it. An entry's text and
+a frame's messages are made outside it, by the first reader that asks: two readers racing there
+make the same text twice, which costs time but never changes what is sent.
 """
 from __future__ import annotations
 
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import orjson
 
@@ -39,21 +41,77 @@ RING_ENTRIES = 20_000
 _INTERVAL_WEIGHT = 0.2
 
 
-@dataclass(frozen=True, slots=True)
 class Entry:
-    key: Key
-    ts_ms: int
-    record: dict[str, Any]
-    #: ``record`` as JSON text, serialized once when it arrived.
-    text: str
+    """The latest row of one key. Its record shape and JSON text are made the first time a reader
+    asks: with no fleet client and no ``GET /fleet`` nothing is encoded at all. Encoding every
+    applied row at once cost each worker ~5 % of its CPU under single-record ingest, twice over with
+    two workers (each applies its sibling's commits too)."""
+
+    __slots__ = ("key", "ts_ms", "row", "_record", "_text")
+
+    def __init__(self, key: Key, row: Row) -> None:
+        self.key, self.ts_ms, self.row = key, row.ts_ms, row
+        self._record: dict[str, Any] | None = None
+        self._text: str | None = None
+
+    @property
+    def record(self) -> dict[str, Any]:
+        if self._record is None:
+            self._record = to_record(self.row)
+        return self._record
+
+    @property
+    def text(self) -> str:
+        """``record`` as JSON, serialized once however many clients are sent it."""
+        if self._text is None:
+            self._text = orjson.dumps(self.record).decode()
+        return self._text
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    seq: int
-    entries: tuple[Entry, ...]
-    #: The whole ``update`` message for a client without a filter.
-    text: str
+    """What changed in one flush. The message a client is sent is made once per distinct filter
+    (and once for every unfiltered client), not once per client; a client that follows some hosts
+    looks only at their entries (``by_host``), not at the whole frame. Measured with 1,000 clients
+    each following one of 100 hosts: each client scanning every entry of every frame took more
+    than half the CPU that ingest had without them."""
+
+    __slots__ = ("seq", "entries", "_by_host", "_texts")
+
+    def __init__(self, seq: int, entries: tuple[Entry, ...]) -> None:
+        self.seq, self.entries = seq, entries
+        self._by_host: dict[str, list[Entry]] | None = None
+        self._texts: dict[Any, str | None] = {}
+
+    @property
+    def text(self) -> str:
+        """The whole ``update`` message for a client without a filter."""
+        return self.text_for(None)
+
+    def by_host(self) -> dict[str, list[Entry]]:
+        if self._by_host is None:
+            index: dict[str, list[Entry]] = {}
+            for entry in self.entries:
+                index.setdefault(entry.key[0], []).append(entry)
+            self._by_host = index
+        return self._by_host
+
+    def matching(self, keep: "Filter | None") -> list[Entry] | tuple[Entry, ...]:
+        if keep is None or keep.empty:
+            return self.entries
+        if keep.hostnames:
+            index = self.by_host()
+            candidates: Iterable[Entry] = [e for host in keep.hostnames for e in index.get(host, ())]
+        else:
+            candidates = self.entries
+        return [entry for entry in candidates if keep(entry)]
+
+    def text_for(self, keep: "Filter | None") -> str | None:
+        """The ``update`` message for clients with filter ``keep`` (None: nothing of it matches)."""
+        cache_key = None if keep is None or keep.empty else keep
+        if cache_key not in self._texts:
+            entries = self.matching(keep)
+            self._texts[cache_key] = message("update", (e.text for e in entries)) if entries else None
+        return self._texts[cache_key]
 
 
 def to_record(row: Row) -> dict[str, Any]:
@@ -71,6 +129,17 @@ def to_record(row: Row) -> dict[str, Any]:
 
 def message(kind: str, texts: Iterable[str]) -> str:
     return f'{{"type":"{kind}","records":[{",".join(texts)}]}}'
+
+
+class Filter(Protocol):
+    """What a fleet client asked for (``filters.FleetFilter``): hashable, so clients asking alike share texts."""
+
+    hostnames: frozenset[str]
+
+    @property
+    def empty(self) -> bool: ...
+
+    def __call__(self, entry: Entry) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -126,8 +195,7 @@ class FleetTable:
                 row, old = span.row, self._latest.get(key)
                 if old is not None and row.ts_ms <= old.ts_ms:
                     continue
-                record = to_record(row)
-                entry = Entry(key, row.ts_ms, record, orjson.dumps(record).decode())
+                entry = Entry(key, row)
                 self._latest[key] = self._pending[key] = entry
                 self._learn_interval(key, old, span)
                 changed += 1
@@ -152,7 +220,7 @@ class FleetTable:
                 return None
             entries, self._pending = tuple(self._pending.values()), {}
             self._seq += 1
-            frame = Frame(self._seq, entries, message("update", (e.text for e in entries)))
+            frame = Frame(self._seq, entries)
             frames = self._frames
             if len(frames) == frames.maxlen:
                 self._ring_entries_held -= len(frames[0].entries)

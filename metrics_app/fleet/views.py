@@ -87,9 +87,8 @@ def _coalesced(frames: list[Frame], keep: FleetFilter) -> list[Entry]:
     """Newest per key over the frames a client missed (later frames carry newer records)."""
     newest: dict[tuple, Entry] = {}
     for frame in frames:
-        for entry in frame.entries:
-            if keep(entry):
-                newest[entry.key] = entry
+        for entry in frame.matching(keep):
+            newest[entry.key] = entry
     return list(newest.values())
 
 
@@ -114,9 +113,10 @@ def fleet_stream(ws: Server) -> None:
                 continue
             if frames is None:  # so far behind that the ring moved on: resend the table
                 seq, entries = table.snapshot(keep)
-            elif len(frames) == 1 and keep.empty:
-                seq = frames[0].seq
-                ws.send(frames[0].text)  # the text every unfiltered client is sent
+            elif len(frames) == 1:
+                seq, text = frames[0].seq, frames[0].text_for(keep)  # shared by every client asking alike
+                if text is not None:
+                    ws.send(text)
                 continue
             else:
                 seq, entries = frames[-1].seq, _coalesced(frames, keep)

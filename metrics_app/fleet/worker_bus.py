@@ -174,16 +174,13 @@ class WorkerBus(Bus):
     # -- sending ---------------------------------------------------------------------------------------
     def _send_loop(self) -> None:
         while not self._stop.is_set():
-            batches = [self._outbox.popleft() for _ in range(len(self._outbox))]
+            rows, batches = self._gather()
             self._find_siblings()  # after taking them: a sibling that bound before their commit is in
-            if batches:
-                for chunk in encode_chunks(self.source, [row for batch in batches for row in batch],
-                                           self.max_datagram):
+            if rows:
+                for chunk in encode_chunks(self.source, rows, self.max_datagram):
                     for name, sibling in list(self._siblings.items()):
                         self._send(name, sibling, chunk)
-                self.counts["published"] += len(batches)
-            self._wake.wait(1.0)
-            self._wake.clear()
+                self.counts["published"] += batches
 
     def _find_siblings(self) -> None:
         try:

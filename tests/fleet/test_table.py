@@ -79,6 +79,23 @@ def test_ended_processes_are_forgotten_other_metrics_are_kept():
     assert sorted(e.key[2:] for e in entries) == [(2, -1), (6, 2)]
 
 
+def test_clients_asking_alike_share_one_text_holding_only_what_they_follow():
+    from metrics_app.fleet.filters import FleetFilter
+
+    table = FleetTable()
+    frame = publish(table, [row(1000, host="a", value=1.0), row(1000, host="b", value=2.0),
+                            row(1000, host="a", metric=3, value=40.0)])
+    follows_a = FleetFilter(hostnames=frozenset({"a"}))
+    text = frame.text_for(follows_a)
+    assert '"hostname":"a"' in text and '"hostname":"b"' not in text and text.count('"metric"') == 2
+    assert frame.text_for(FleetFilter(hostnames=frozenset({"a"}))) is text  # made once, sent to each
+    power_of_a = FleetFilter(hostnames=frozenset({"a"}), metric_codes=frozenset({3}))
+    assert frame.text_for(power_of_a).count('"metric"') == 1
+    assert frame.text_for(FleetFilter(hostnames=frozenset({"c"}))) is None  # nothing to send
+    assert frame.text_for(FleetFilter(gpu_ids=frozenset({"GPU-0"}))).count('"metric"') == 3
+    assert frame.text_for(FleetFilter()) is frame.text
+
+
 def test_a_slow_reader_gets_the_newest_per_key_of_the_frames_it_missed_and_only_its_filter():
     from metrics_app.fleet.filters import FleetFilter
     from metrics_app.fleet.views import _coalesced

@@ -91,6 +91,17 @@ def test_a_batch_committed_by_one_worker_reaches_its_sibling(buses):
     assert status["worker_pid"] == os.getpid() and status["published"] == 1 and status["received"] == 1
 
 
+def test_batches_committed_within_the_gathering_window_travel_as_one_message(buses):
+    a, _ = buses()
+    b, at_b = buses()
+    wait_until(lambda: a.status()["siblings"] == 1, 2)
+    for n in range(5):
+        a.publish(rows(f"burst-{n}"))
+    wait_until(lambda: len(at_b.rows) == 5, 5)
+    assert [row.hostname for row in at_b.rows] == [f"burst-{n}" for n in range(5)]  # in commit order
+    assert a.status()["published"] == 5 and b.status()["received"] == 1
+
+
 def test_a_batch_larger_than_a_datagram_arrives_whole_in_several(buses):
     a, _ = buses(max_datagram=4096)
     b, at_b = buses(max_datagram=4096)
