@@ -13,7 +13,6 @@ fields are errors (a misspelt field must not be silently dropped).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -57,15 +56,10 @@ def to_number(value: Any, integer: bool) -> int | float:
 
 
 def to_epoch_ms(value: Any) -> int:
-    """ISO 8601 text to UTC epoch milliseconds; a timestamp without an offset is UTC."""
+    """ISO 8601 text to UTC epoch milliseconds; a timestamp without an offset is UTC. Not cached
+    here: the fast path keeps its own (fastpath.EpochMs), the one place that parses in bulk."""
     if type(value) is not str:
         raise ValueError("Not a valid ISO 8601 timestamp string.")
-    return _parse_iso(value)
-
-
-@lru_cache(maxsize=16_384)
-def _parse_iso(value: str) -> int:
-    """Cached: a batch from one crawler repeats each timestamp for every GPU and kind."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -85,12 +79,9 @@ class StrictNumber(fields.Field):
         super().__init__(**kwargs)
         self.integer = integer
 
-    def convert(self, value: Any) -> int | float:
-        return to_number(value, self.integer)
-
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | float:
         try:
-            return self.convert(value)
+            return to_number(value, self.integer)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 
@@ -98,12 +89,9 @@ class StrictNumber(fields.Field):
 class UtcTimestamp(fields.Field):
     """ISO 8601 in, UTC epoch milliseconds out (the storage unit)."""
 
-    def convert(self, value: Any) -> int:
-        return to_epoch_ms(value)
-
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         try:
-            return self.convert(value)
+            return to_epoch_ms(value)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 
