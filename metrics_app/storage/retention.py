@@ -30,10 +30,11 @@ from sqlalchemy.engine import Connection, Engine
 from ..extensions import db
 from .engine import write_tx
 from .kinds import KINDS_BY_CODE
+from .records import RECORDS
 from .rollups import HOURS, ROLLUPS, recompute_totals
 from .tiers import Cutoffs, Retention
 from .write_queue import EXTENSION_KEY as WRITE_QUEUE_KEY
-from .writer import RECORDS, SERIES
+from .writer import SERIES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

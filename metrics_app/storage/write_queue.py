@@ -2,11 +2,12 @@
 
 POST /metrics, WS /ws/ingest, the JSONL tailers, the local recorder and ``flask metrics import``
 validate on their own thread or greenlet, then ``submit`` the rows and wait. The writer thread takes
-everything waiting, runs each request's ``store_rows`` under its own savepoint inside ONE
-transaction, commits once (one fsync for the whole group), then wakes every request with its own
-exact counts. A request is answered only after the commit that holds its rows; if the transaction
-or its commit fails, every request of the group fails (nothing of it is stored) and gets
-``WriteUnavailable`` (503). Commit listeners (the fleet fan-out) see each group after its commit.
+everything waiting, prepares its rows before it takes the write lock, runs each request's store
+under its own savepoint inside ONE transaction, commits once (one fsync for the whole group), then
+wakes every request with its own exact counts. A request is answered only after the commit that
+holds its rows; if the transaction or its commit fails, every request of the group fails (nothing
+of it is stored) and gets ``WriteUnavailable`` (503). Commit listeners (the fleet fan-out) see each
+group after its commit.
 
 Why a thread and not a greenlet: sqlite3's commit, its fsync, the writer ``flock`` and psycopg's
 round trips block in C; on the event loop they stalled every live client (p99 gap 2.3 s under
@@ -23,9 +24,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from ..native import Empty, NativeQueue, NativeThread, allocate_lock, handoff
-from .engine import WRITE_OPTION
+from .engine import WRITE_OPTION, savepoint
 from .state import state_of
-from .writer import Row, StoreResult, store_batches, store_rows
+from .writer import Prepared, Row, StoreResult, prepare, store_batches, store_prepared, store_rows
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -193,14 +194,11 @@ class WriteQueue:
     def _commit(self, conn: Connection | None, group: list[_Request]) -> Connection | None:
         started = time.perf_counter()
         try:
+            runs = self._prepare(group)
             if conn is None:
                 conn = self.engine.execution_options(**{WRITE_OPTION: True}).connect()
             with state_of(self.engine).exclusive(), conn.begin():
-                for run in _runs(group):
-                    if len(run) > 1:
-                        self._store_together(conn, run)
-                    else:
-                        self._run_request(conn, run[0])
+                self._write(conn, runs)
         except Exception as exc:  # noqa: BLE001 - the group fails, the writer goes on
             reason = f"{type(exc).__name__}: {str(getattr(exc, 'orig', None) or exc)[:200]}"
             if not isinstance(exc, (OperationalError, OSError)):
@@ -224,12 +222,36 @@ class WriteQueue:
             self._notify(committed)
         return conn
 
-    def _store_together(self, conn: Connection, run: list[_Request]) -> None:
+    def _prepare(self, group: list[_Request]) -> list[tuple[list[_Request], Prepared | None]]:
+        """The group's runs (``_runs``), those of plain rows prepared now, before the write lock, which
+        other workers hold meanwhile (``writer.prepare``: Python only). None for other writes, and for
+        rows that fail to prepare: stored unprepared, they fail in their own savepoint, alone."""
+        state, runs = state_of(self.engine), []
+        for run in _runs(group):
+            prepared = None
+            if run[0].work is None:
+                try:
+                    prepared = prepare(state, [request.rows for request in run])
+                except Exception:  # noqa: BLE001 - see the docstring
+                    log.exception("preparing a write failed")
+            runs.append((run, prepared))
+        return runs
+
+    def _write(self, conn: Connection, runs: list[tuple[list[_Request], Prepared | None]]) -> None:
+        """The group's work inside the write lock."""
+        for run, prepared in runs:
+            if len(run) > 1:
+                self._store_together(conn, run, prepared)
+            else:
+                self._run_request(conn, run[0], prepared)
+
+    def _store_together(self, conn: Connection, run: list[_Request], prepared: Prepared | None) -> None:
         """Consecutive plain requests as one batch (one insert and one rollup merge for all), each
         with its own exact counts. Should the database refuse the batch, each request is tried alone."""
         try:
-            with conn.begin_nested():
-                results = store_batches(conn, [request.rows for request in run])
+            with savepoint(conn, "request"):
+                results = (store_prepared(conn, prepared) if prepared is not None
+                           else store_batches(conn, [request.rows for request in run]))
         except OperationalError:
             raise
         except Exception:  # noqa: BLE001 - find the one request at fault, store the others
@@ -240,13 +262,16 @@ class WriteQueue:
         for request, result in zip(run, results):
             request.result = result
 
-    def _run_request(self, conn: Connection, request: _Request) -> None:
+    def _run_request(self, conn: Connection, request: _Request, prepared: Prepared | None = None) -> None:
         """A savepoint each: a request the database refuses (a bug, not bad input: rows arrive
         validated) fails alone. A lost or locked database (OperationalError) fails the group."""
         try:
-            with conn.begin_nested():
-                request.result = (store_rows(conn, request.rows) if request.work is None
-                                  else request.work(conn))
+            with savepoint(conn, "request"):
+                if request.work is not None:
+                    request.result = request.work(conn)
+                else:
+                    request.result = (store_prepared(conn, prepared)[0] if prepared is not None
+                                      else store_rows(conn, request.rows))
         except OperationalError:
             raise
         except Exception as exc:  # noqa: BLE001 - one request's failure must not undo the others

@@ -1,11 +1,13 @@
 """The one write path for crawler records: HTTP, WebSocket, JSONL tailers and bench/generate.py all
 call ``store_rows`` inside a transaction they own, so the tailer can commit its offset with the rows.
 
-Per batch, in the caller's transaction:
+Per batch, first without the database (``prepare``; the writer thread does it before it takes the
+write lock): split the rows by age, turn them into columns, take each GPU's span and labels and,
+for a live batch, its rollups. Then in the caller's transaction:
   1. resolve each GPU (hostname and ``identity_key``: UUID, else index) to a ``gpu_series`` id,
      creating missing ones;
-  2. bulk-insert the rows with ``ON CONFLICT DO NOTHING`` on the natural key, ``RETURNING`` exactly
-     the rows that were new (a retried batch stores nothing twice and counts nothing twice);
+  2. insert the rows, learning exactly which were new (records.py: a retried batch stores nothing
+     twice and counts nothing twice);
   3. add the new rows to the per-GPU summary, the per-minute and per-hour rollups and the per-GPU
      totals.
 Rows older than raw retention skip step 2 and reach only the rollup tiers that still cover them
@@ -24,13 +26,13 @@ from sqlalchemy import Table, select, tuple_
 from sqlalchemy.engine import Connection
 
 from .dialect import dialect_insert, is_postgresql, least_greatest, param_mark
-from .models import GpuSeries, Record, identity_key
-from .rollups import merge_stats, rollup_stats, values_list
-from .state import state_of
+from .models import GpuSeries, identity_key
+from .records import Columns, insert_records, transpose
+from .rollups import merge_stats, rollup_stats
+from .state import StorageState, state_of
 from .tiers import Cutoffs
 
 SERIES: Table = GpuSeries.__table__
-RECORDS: Table = Record.__table__
 
 
 class Row(NamedTuple):
@@ -54,9 +56,24 @@ class Row(NamedTuple):
 GpuKey = tuple[str, str | None, int | None]
 
 
-def gpu_key(row: Row) -> GpuKey:
-    uuid = row.gpu_uuid
-    return (row.hostname, uuid, None) if uuid else (row.hostname, None, row.gpu_index)
+class _Part(NamedTuple):
+    """Rows of one tier (raw, or rollup-only) as ``Row`` columns, with each row's ``GpuKey``."""
+
+    columns: Columns
+    keys: list[GpuKey]
+
+    @classmethod
+    def of(cls, rows: Sequence[Row]) -> "_Part":
+        columns = transpose(rows, len(Row._fields))
+        hosts, indexes, uuids = columns[:3]
+        return cls(columns, [(h, u, None) if u else (h, None, i) for h, i, u in zip(hosts, indexes, uuids)])
+
+    def joined(self, other: "_Part") -> "_Part":
+        return _Part([a + b for a, b in zip(self.columns, other.columns)], self.keys + other.keys)
+
+    def records(self, ids: dict[GpuKey, int]) -> Columns:
+        """As ``records`` columns (``records.COLUMNS``): series ids, then the Row's own columns."""
+        return [tuple(map(ids.__getitem__, self.keys)), *self.columns[4:]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +112,22 @@ class _SeriesBatch:
     new: int = 0
 
 
-def _summarize(rows: Sequence[Row], keys: Sequence[GpuKey]) -> dict[GpuKey, _SeriesBatch]:
-    """Labels: the latest non-empty value by record time wins."""
+def _summarize(part: _Part) -> dict[GpuKey, _SeriesBatch]:
+    """Labels: the latest non-empty value by record time wins (a later row of the same time too)."""
     span: dict[GpuKey, _SeriesBatch] = {}
-    for key, row in zip(keys, rows):
+    columns = part.columns
+    for key, ts, index, name in zip(part.keys, columns[5], columns[1], columns[3]):
         entry = span.get(key)
         if entry is None:
-            span[key] = _SeriesBatch(row.ts_ms, row.ts_ms, row.gpu_index, row.gpu_name)
-            continue
-        if row.ts_ms < entry.lo:
-            entry.lo = row.ts_ms
-        if row.ts_ms >= entry.hi:
-            entry.hi = row.ts_ms
-            entry.index = entry.index if row.gpu_index is None else row.gpu_index
-            entry.name = row.gpu_name or entry.name
+            span[key] = _SeriesBatch(ts, ts, index, name)
+        elif ts < entry.lo:
+            entry.lo = ts
+        elif ts >= entry.hi:
+            entry.hi = ts
+            if index is not None:
+                entry.index = index
+            if name:
+                entry.name = name
     return span
 
 
@@ -134,77 +153,6 @@ def _series_ids(conn: Connection, span: dict[GpuKey, _SeriesBatch]) -> dict[GpuK
     return {**known, **{wanted[(h, k)]: i for i, h, k in conn.execute(lookup)}}
 
 
-#: Record columns in insert order; rows per multi-row INSERT on SQLite (8 parameters each, well under
-#: its 32,766 limit).
-_RECORD_COLUMNS = ("series_id", "metric", "ts_ms", "pid", "v1", "v2", "v3", "name")
-_CHUNK_ROWS = 2000
-_NATURAL_KEY = itemgetter(0, 1, 2, 3)
-_ON_CONFLICT = "ON CONFLICT (series_id, metric, ts_ms, pid) DO NOTHING"
-_RETURNING = f" RETURNING {', '.join(_RECORD_COLUMNS)}"
-#: PostgreSQL takes the batch as one array per column: one parameter per column instead of 8,000
-#: that psycopg would adapt one by one (measured: 36 -> 8 ms of client CPU per 1,000 rows).
-_PG_RECORDS_SQL = (f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) SELECT * FROM unnest("
-                   "%s::integer[], %s::smallint[], %s::bigint[], %s::integer[], %s::float8[], %s::float8[], "
-                   f"%s::float8[], %s::text[]) {_ON_CONFLICT}{_RETURNING}")
-
-
-@lru_cache(maxsize=64)
-def _sqlite_records_sql(n: int, returning: bool) -> str:
-    """``INSERT ... VALUES (?, ...) x n ... [RETURNING]``: the Core insert, rendered once per size.
-
-    Measured on 1,000-row batches: SQLAlchemy's executemany with RETURNING spent ~6 ms per batch
-    building parameter dicts and Row objects for what the driver does in ~2 ms, inside the write lock.
-    """
-    return (f"INSERT INTO {RECORDS.name} ({', '.join(_RECORD_COLUMNS)}) "
-            f"VALUES {values_list(len(_RECORD_COLUMNS), n, param_mark(False))} {_ON_CONFLICT}{_RETURNING if returning else ''}")
-
-
-def _insert_sqlite(cursor: Any, values: list[tuple]) -> list[tuple]:
-    """Insert first without RETURNING (fetching 1,000 returned rows was ~25 % of the insert, inside
-    the write lock): when the changed-row count says every row was new, the new rows are ``values``.
-    Only a batch holding duplicates is rolled back to the savepoint and inserted again, returning
-    exactly the new rows."""
-    new: list[tuple] = []
-    for start in range(0, len(values), _CHUNK_ROWS):
-        chunk = values[start:start + _CHUNK_ROWS]
-        flat = [v for row in chunk for v in row]
-        cursor.execute("SAVEPOINT new_records")
-        cursor.execute(_sqlite_records_sql(len(chunk), False), flat)
-        if cursor.rowcount == len(chunk):
-            new.extend(chunk)
-        else:
-            cursor.execute("ROLLBACK TO new_records")
-            cursor.execute(_sqlite_records_sql(len(chunk), True), flat)
-            new.extend(cursor.fetchall())
-        cursor.execute("RELEASE new_records")
-    return new
-
-
-def _values(rows: Sequence[Row], keys: Sequence[GpuKey], ids: dict[GpuKey, int]) -> list[tuple]:
-    """Rows as (series_id, metric, ts_ms, pid, v1, v2, v3, name)."""
-    return [(ids[k], r.metric, r.ts_ms, r.pid, r.v1, r.v2, r.v3, r.name) for k, r in zip(keys, rows)]
-
-
-def _insert_records(conn: Connection, rows: Sequence[Row], keys: Sequence[GpuKey],
-                    ids: dict[GpuKey, int]) -> list[tuple]:
-    """The new rows, as (series_id, metric, ts_ms, pid, v1, v2, v3, name)."""
-    if not rows:
-        return []
-    values = _values(rows, keys, ids)
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        if not is_postgresql(conn):
-            return _insert_sqlite(cursor, values)
-        values.sort(key=_NATURAL_KEY)  # concurrent writers take unique-index locks in one order
-        columns = [list(column) for column in zip(*values)]
-        for values_column in columns[4:7]:  # psycopg needs one element type per array: callers may pass ints
-            values_column[:] = [None if v is None else float(v) for v in values_column]
-        cursor.execute(_PG_RECORDS_SQL, columns)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
 @lru_cache(maxsize=2)
 def _update_series_sql(on_postgresql: bool) -> str:
     least, greatest = least_greatest(on_postgresql)
@@ -227,69 +175,108 @@ def _update_series(conn: Connection, span: dict[GpuKey, _SeriesBatch], ids: dict
 
 def _split_by_age(rows: Sequence[Row], cuts: Cutoffs) -> tuple[Sequence[Row], list[Row], int]:
     """(raw-tier rows, rollup-only rows, how many no tier covers); one comparison for a live batch."""
-    if min(r.ts_ms for r in rows) >= cuts.raw:
+    if not rows or min(row.ts_ms for row in rows) >= cuts.raw:
         return rows, [], 0
     raw = [r for r in rows if r.ts_ms >= cuts.raw]
     old = [r for r in rows if cuts.hour <= r.ts_ms < cuts.raw]
     return raw, old, len(rows) - len(raw) - len(old)
 
 
+class _RequestRows(NamedTuple):
+    """One request's rows by tier: its raw rows follow the previous request's in the batch."""
+
+    received: int
+    raw: int
+    rollup_only: int
+    expired: int
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Requests' rows made ready to store without the database, so that ``store_prepared`` does
+    little but SQL: the writer thread prepares a group before it takes SQLite's write lock, which
+    every worker shares (a 1,000-record batch: ~1.2 ms prepared, ~3.5 ms left inside the lock)."""
+
+    requests: list[_RequestRows]
+    cuts: Cutoffs
+    raw: _Part
+    old: _Part
+    raw_span: dict[GpuKey, _SeriesBatch]
+    span: dict[GpuKey, _SeriesBatch]
+    #: Where the series cache knows every GPU: the raw rows as ``records`` columns, and where
+    #: writers take turns, the rollups they make if every one is new (as a live batch's are).
+    ids: dict[GpuKey, int] | None = None
+    records: Columns | None = None
+    rollups: tuple[dict[int, int], dict[Table, list[list[Any]]]] | None = None
+
+
+def prepare(state: StorageState, batches: Sequence[Sequence[Row]]) -> Prepared:
+    """``batches``, one per request, to be stored as one (see ``store_prepared``)."""
+    cuts = state.retention.cutoffs()
+    splits = [_split_by_age(batch, cuts) for batch in batches]
+    if len(splits) == 1:
+        raw_rows, old_rows = splits[0][:2]
+    else:
+        raw_rows = [row for raw_part, _, _ in splits for row in raw_part]
+        old_rows = [row for _, old_part, _ in splits for row in old_part]
+    raw, old = _Part.of(raw_rows), _Part.of(old_rows)
+    raw_span = _summarize(raw)
+    requests = [_RequestRows(len(batch), len(raw_part), len(old_part), expired)
+                for batch, (raw_part, old_part, expired) in zip(batches, splits)]
+    prepared = Prepared(requests, cuts, raw, old, raw_span, _summarize(raw.joined(old)) if old_rows else raw_span)
+    ids = state.series_ids
+    if ids.keys() >= prepared.span.keys():
+        prepared.ids, prepared.records = ids, raw.records(ids)
+        # PostgreSQL's writers run at once, and its new rows come back in key order: their
+        # rollups are added up in that order, after the insert.
+        if state.writer_lock is not None:
+            prepared.rollups = rollup_stats(_with_old(prepared.records, old, ids), cuts)
+    return prepared
+
+
+def _with_old(new: Columns, old: _Part, ids: dict[GpuKey, int]) -> Columns:
+    """The rows every rollup tier gets: the new raw rows, then the rollup-only ones."""
+    return [(*n, *o) for n, o in zip(new, old.records(ids))] if old.keys else new
+
+
+def store_prepared(conn: Connection, prepared: Prepared) -> list[StoreResult]:
+    """Store prepared requests as one batch (one insert, one series update, one rollup merge), in the
+    caller's transaction. Each request is answered with exactly the counts it would have got stored
+    alone after the ones before it: a record two requests share is saved for the first and a
+    duplicate for the second.
+
+    Why together: the writer thread commits groups of single-record crawler POSTs, and storing each
+    request on its own cost ~120 us of statements for one row, against ~10 us a row stored together.
+    """
+    p = prepared
+    ids = p.ids if p.ids is not None else _series_ids(conn, p.span)
+    records = p.records if p.records is not None else p.raw.records(ids)
+    new = insert_records(conn, records)
+    every_row_new = p.rollups is not None and len(new[0]) == len(records[0])
+    per_series, merges = p.rollups if every_row_new else rollup_stats(_with_old(new, p.old, ids), p.cuts)
+    for key, entry in p.raw_span.items():
+        entry.new = per_series.get(ids[key], 0)
+    if p.raw_span:
+        _update_series(conn, p.raw_span, ids)
+    merge_stats(conn, merges)
+    if len(p.requests) == 1:
+        return [StoreResult(p.requests[0].received, len(new[0]), p.requests[0].rollup_only, p.requests[0].expired)]
+    unclaimed = set(zip(*new[:4]))  # natural keys: (series_id, metric, ts_ms, pid)
+    results, at = [], 0
+    for request in p.requests:
+        saved = set(zip(*(column[at:at + request.raw] for column in records[:4]))) & unclaimed
+        unclaimed -= saved
+        at += request.raw
+        results.append(StoreResult(request.received, len(saved), request.rollup_only, request.expired))
+    return results
+
+
 def store_rows(conn: Connection, rows: Sequence[Row]) -> StoreResult:
     """Store validated rows in the caller's transaction; returns how many were new (and how many
     were too old for raw records: those reach only the rollup tiers still covering their time)."""
-    return _store(conn, rows)[0]
-
-
-#: A stored record's natural key: (series_id, metric, ts_ms, pid).
-NaturalKey = tuple[int, int, int, int]
-
-
-def _store(conn: Connection, rows: Sequence[Row]) -> tuple[StoreResult, set[NaturalKey], dict[GpuKey, int], Cutoffs | None]:
-    """``store_rows``, also giving the natural keys of the new raw rows, the series ids and the cutoffs."""
-    if not rows:
-        return StoreResult(0, 0), set(), {}, None
-    cuts = state_of(conn).retention.cutoffs()
-    raw, old, expired = _split_by_age(rows, cuts)
-    if expired == len(rows):
-        return StoreResult(len(rows), 0, expired=expired), set(), {}, cuts
-    raw_keys = [gpu_key(row) for row in raw]
-    old_keys = [gpu_key(row) for row in old]
-    span = _summarize([*raw, *old], raw_keys + old_keys) if old else _summarize(raw, raw_keys)
-    ids = _series_ids(conn, span)
-    new = _insert_records(conn, raw, raw_keys, ids)
-    per_series, merges = rollup_stats([*new, *_values(old, old_keys, ids)] if old else new, cuts)
-    raw_span = _summarize(raw, raw_keys) if old else span
-    for key, entry in raw_span.items():
-        entry.new = per_series[ids[key]]
-    if raw_span:
-        _update_series(conn, raw_span, ids)
-    merge_stats(conn, merges)
-    result = StoreResult(len(rows), len(new), rollup_only=len(old), expired=expired)
-    return result, {_NATURAL_KEY(value) for value in new}, ids, cuts
+    return store_prepared(conn, prepare(state_of(conn), [rows]))[0]
 
 
 def store_batches(conn: Connection, batches: Sequence[Sequence[Row]]) -> list[StoreResult]:
-    """Several requests' rows stored as one batch (one insert, one series update, one rollup merge),
-    each request answered with exactly the counts it would have got stored alone after the ones
-    before it: a record two requests share is saved for the first and a duplicate for the second.
-
-    Why: the writer thread commits groups of single-record crawler POSTs, and ``store_rows`` per
-    request cost ~120 us of statements for one row, against ~10 us a row stored together.
-    """
-    if len(batches) == 1:
-        return [store_rows(conn, batches[0])]
-    _, new, ids, cuts = _store(conn, [row for batch in batches for row in batch])
-    results, claimed = [], set()
-    for batch in batches:
-        if not batch or cuts is None:
-            results.append(StoreResult(len(batch), 0))
-            continue
-        raw, old, expired = _split_by_age(batch, cuts)
-        saved = 0
-        for row in raw:
-            key = (ids[gpu_key(row)], row.metric, row.ts_ms, row.pid)
-            if key in new and key not in claimed:
-                claimed.add(key)
-                saved += 1
-        results.append(StoreResult(len(batch), saved, rollup_only=len(old), expired=expired))
-    return results
+    """Several requests' rows stored as one batch, each answered with its own counts (``store_prepared``)."""
+    return store_prepared(conn, prepare(state_of(conn), batches))

@@ -40,6 +40,25 @@ def test_sqlite_connections_use_wal_full_sync_and_busy_timeout(sqlite_url):
     dispose(app)
 
 
+def test_writers_keep_temporary_storage_in_memory_and_readers_do_not(sqlite_url):
+    from metrics_app.storage.engine import write_tx
+
+    app = create_app(config_for(sqlite_url))
+    temp_store = "PRAGMA temp_store"
+    used = set()
+    with app.app_context():
+        db.engine.pool.dispose()
+        for _ in range(2):  # the one pooled connection changes role each time
+            with write_tx(db.engine) as conn:
+                assert conn.exec_driver_sql(temp_store).scalar() == 2  # MEMORY
+                used.add(id(conn.connection.driver_connection))
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql(temp_store).scalar() == 0  # the default: files past the cache
+                used.add(id(conn.connection.driver_connection))
+    assert len(used) == 1
+    dispose(app)
+
+
 @pytest.mark.slow
 def test_an_acknowledged_batch_survives_a_killed_server(tmp_path, database_url, app):  # app: cleans up after
     """SIGKILL right after the 201: the rows were committed before the answer, so they are there."""
@@ -60,3 +79,18 @@ def test_an_acknowledged_batch_survives_a_killed_server(tmp_path, database_url, 
         server.stop(signal.SIGKILL)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Record)) == 500
+
+
+def test_a_failing_savepoint_statement_raises_sqlalchemys_error_as_begin_nested_does(app):
+    """The writer tells a lost database (SQLAlchemy's OperationalError: the group fails) from a
+    refused request by the exception's class, so the driver's own must not leak."""
+    from sqlalchemy.exc import DBAPIError
+
+    from metrics_app.storage.engine import savepoint
+
+    with app.app_context(), db.engine.connect() as conn:
+        conn.begin()
+        with pytest.raises(DBAPIError):
+            with savepoint(conn, "request"):
+                conn.exec_driver_sql("RELEASE SAVEPOINT request")  # so that its own RELEASE finds none
+        conn.rollback()

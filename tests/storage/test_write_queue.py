@@ -196,9 +196,9 @@ def test_commit_listeners_see_each_committed_group_once(app, queue):
 def test_a_refused_combined_write_is_retried_one_request_at_a_time(app, queue, hold_writer, monkeypatch):
     write_queue_module = importlib.import_module("metrics_app.storage.write_queue")  # the module, not the function
 
-    def refuse(conn, batches):
+    def refuse(conn, prepared):
         raise ValueError("a value the database refuses")
-    monkeypatch.setattr(write_queue_module, "store_batches", refuse)
+    monkeypatch.setattr(write_queue_module, "store_prepared", refuse)
     calls = queue_in_order(queue, [rows(0, 10), rows(5, 15)])
     hold_writer.set()
     assert [call.done().result.as_dict() for call in calls] == [
@@ -212,14 +212,14 @@ def test_a_request_the_database_refuses_fails_alone_and_is_counted_as_a_request(
     real_store_rows = write_queue_module.store_rows
     refused = rows(100, 110)
 
-    def refuse(conn, batches):
+    def refuse(conn, prepared):
         raise ValueError("a value the database refuses")
 
     def store_rows(conn, batch):
         if batch == refused:
             raise ValueError("a value the database refuses")
         return real_store_rows(conn, batch)
-    monkeypatch.setattr(write_queue_module, "store_batches", refuse)
+    monkeypatch.setattr(write_queue_module, "store_prepared", refuse)
     monkeypatch.setattr(write_queue_module, "store_rows", store_rows)
     calls = queue_in_order(queue, [rows(0, 10), refused, rows(20, 30)])
     hold_writer.set()
@@ -228,3 +228,39 @@ def test_a_request_the_database_refuses_fails_alone_and_is_counted_as_a_request(
         {"saved": 10, "duplicates": 0, "received": 10}, "write_failed", {"saved": 10, "duplicates": 0, "received": 10}]
     assert stored(app) == 20
     assert queue.status()["failed_requests"] == 1 and queue.status()["failed_groups"] == 0
+
+
+def test_what_a_failing_request_wrote_before_it_failed_is_undone_alone(app, queue, hold_writer, monkeypatch):
+    """Its savepoint rolls back the rows the request had already stored; the group's others commit."""
+    write_queue_module = importlib.import_module("metrics_app.storage.write_queue")
+    real_store_rows, real_store_prepared = write_queue_module.store_rows, write_queue_module.store_prepared
+    refused = rows(100, 110)
+
+    def store_prepared(conn, prepared):
+        real_store_prepared(conn, prepared)
+        raise ValueError("a value the database refuses, found after storing")
+
+    def store_rows(conn, batch):
+        result = real_store_rows(conn, batch)
+        if batch == refused:
+            raise ValueError("a value the database refuses, found after storing")
+        return result
+    monkeypatch.setattr(write_queue_module, "store_prepared", store_prepared)
+    monkeypatch.setattr(write_queue_module, "store_rows", store_rows)
+    calls = queue_in_order(queue, [rows(0, 10), refused, rows(20, 30)])
+    hold_writer.set()
+    outcomes = [call.done() for call in calls]
+    assert [o.result.saved if o.error is None else o.error.error for o in outcomes] == [10, "write_failed", 10]
+    assert stored(app) == 20
+
+
+def test_rows_that_fail_to_prepare_before_the_lock_are_stored_in_it_unprepared(app, queue, hold_writer, monkeypatch):
+    write_queue_module = importlib.import_module("metrics_app.storage.write_queue")
+
+    def prepare(state, batches):
+        raise ValueError("a bug in preparing")
+    monkeypatch.setattr(write_queue_module, "prepare", prepare)
+    calls = queue_in_order(queue, [rows(0, 10), rows(5, 15), rows(14, 20)])
+    hold_writer.set()
+    assert [call.done().result.saved for call in calls] == [10, 5, 5]
+    assert queue.status()["failed_groups"] == 0 and stored(app) == 20
