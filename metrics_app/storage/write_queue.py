@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from ..native import Empty, NativeQueue, NativeThread, allocate_lock, handoff
 from .engine import WRITE_OPTION, savepoint
 from .state import state_of
-from .writer import Prepared, Row, StoreResult, prepare, store_batches, store_prepared, store_rows
+from .writer import Prepared, Row, StoreResult, prepare, store_prepared, store_rows
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +49,7 @@ class WriteUnavailable(Exception):
 
 @dataclass(slots=True, eq=False)
 class _Request:
-    #: The write; None for plain rows, which consecutive requests store together (``store_batches``).
+    #: The write; None for plain rows, which consecutive requests store together (``store_prepared``).
     work: Callable[[Connection], Any] | None
     rows: Sequence[Row]
     waiter: Any
@@ -247,20 +247,22 @@ class WriteQueue:
 
     def _store_together(self, conn: Connection, run: list[_Request], prepared: Prepared | None) -> None:
         """Consecutive plain requests as one batch (one insert and one rollup merge for all), each
-        with its own exact counts. Should the database refuse the batch, each request is tried alone."""
-        try:
-            with savepoint(conn, "request"):
-                results = (store_prepared(conn, prepared) if prepared is not None
-                           else store_batches(conn, [request.rows for request in run]))
-        except OperationalError:
-            raise
-        except Exception:  # noqa: BLE001 - find the one request at fault, store the others
-            log.exception("a combined write failed; storing its requests one by one")
-            for request in run:
-                self._run_request(conn, request)
-            return
-        for request, result in zip(run, results):
-            request.result = result
+        with its own exact counts. Should the database refuse the batch, or the batch have failed to
+        prepare (it would fail the same way again), each request is tried alone."""
+        if prepared is not None:
+            try:
+                with savepoint(conn, "request"):
+                    results = store_prepared(conn, prepared)
+            except OperationalError:
+                raise
+            except Exception:  # noqa: BLE001 - find the one request at fault, store the others
+                log.exception("a combined write failed; storing its requests one by one")
+            else:
+                for request, result in zip(run, results):
+                    request.result = result
+                return
+        for request in run:
+            self._run_request(conn, request)
 
     def _run_request(self, conn: Connection, request: _Request, prepared: Prepared | None = None) -> None:
         """A savepoint each: a request the database refuses (a bug, not bad input: rows arrive
