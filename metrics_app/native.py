@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import _queue
 import logging
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Protocol
 
 from gevent import monkey
-from gevent._hub_local import get_hub_if_exists
 
 log = logging.getLogger(__name__)
 
@@ -33,37 +31,6 @@ Empty = _queue.Empty
 
 def gevent_active() -> bool:
     return monkey.is_module_patched("threading")
-
-
-#: Idents of the running NativeThreads: no greenlet lives on them, so they may block in C.
-_native_threads: set[int] = set()
-
-
-def on_native_thread() -> bool:
-    """True on a running NativeThread, never on the event loop's thread: code that may wait either
-    way (psycopg's round trips, storage/pg_wait.py) may block the calling thread only here."""
-    return _get_ident() in _native_threads
-
-
-@contextmanager
-def leaving_no_hub() -> Iterator[None]:
-    """On a native thread: destroy the gevent hub the block started there, if it did.
-
-    A hub on a native thread runs only while that thread waits on a gevent object. A gevent lock
-    taken there binds to that hub, and releasing it schedules the wake-up of the greenlets waiting
-    for it on that hub: if the thread never waits on gevent again, they sleep forever. (psycopg's
-    connect waits through gevent's selector, so the writer got a hub; once its round trips waited
-    in C, greenlets queued behind SQLAlchemy's first-connect lock never woke.) Without a hub, gevent
-    wakes them through the event loop's hub, from any thread.
-    """
-    if get_hub_if_exists() is not None:
-        yield
-        return
-    try:
-        yield
-    finally:
-        if (hub := get_hub_if_exists()) is not None:
-            hub.destroy()
 
 
 class NativeEvent:
@@ -104,14 +71,11 @@ class NativeThread:
         _start_new_thread(self._run, ())
 
     def _run(self) -> None:
-        ident = _get_ident()
-        _native_threads.add(ident)
         try:
             self._target()
         except BaseException:  # noqa: BLE001 - a dying thread says why
             log.exception("native thread %s died", self.name)
         finally:
-            _native_threads.discard(ident)
             self._done.set()
 
     def is_alive(self) -> bool:

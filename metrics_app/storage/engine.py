@@ -1,5 +1,5 @@
-"""SQLite connection settings applied to every new DB-API connection (PostgreSQL: only how psycopg
-waits on native threads, pg_wait.py), and the writers' transactions and savepoints.
+"""SQLite connection settings applied to every new DB-API connection (PostgreSQL needs none), and
+the writers' transactions and savepoints.
 
 - WAL lets readers run while one writer commits, so queries never wait on ingest.
 - ``busy_timeout`` makes a second writer (another gunicorn worker, a tailer) wait for the lock
@@ -69,12 +69,8 @@ class WriterLock:
 
 
 def configure_engine(app: Flask, engine: Engine) -> WriterLock | None:
-    """Install the SQLite pragmas (psycopg: its waits on native threads) on ``engine``; returns its
-    writer lock (None for other databases)."""
+    """Install the SQLite pragmas on ``engine``; returns its writer lock (None for other databases)."""
     if engine.dialect.name != "sqlite":
-        if engine.dialect.driver == "psycopg":
-            from .pg_wait import wait_in_c_on_native_threads  # SQLite deployments never import psycopg
-            wait_in_c_on_native_threads(engine)
         return None
     synchronous = app.config["SQLITE_SYNCHRONOUS"].upper()
     if synchronous not in _SYNCHRONOUS:
