@@ -5,6 +5,7 @@ greenlet (a few tens of KB) instead of an OS thread, so thousands of live client
 without starving plain HTTP requests.
 """
 import gc
+import socket
 import sys
 from pathlib import Path
 
@@ -26,6 +27,12 @@ threads = _settings["GUNICORN_THREADS"]
 # 15,000) plus HTTP requests, which keep the remaining 5,000 slots however many streams are open.
 worker_connections = _settings["GUNICORN_WORKER_CONNECTIONS"]
 backlog = 4096
+# Each worker listens on a socket of its own (SO_REUSEPORT), so the kernel spreads connections evenly
+# across workers. On one shared socket, whichever worker woke first accepted a whole burst: all 16
+# keep-alive connections of a single-record benchmark landed on one worker (1,014 POSTs/s, the other
+# worker idle; 1,277 with this), and each wave of 5,000 live clients split unevenly, so a worker's
+# memory followed its share (README "Deployment").
+reuse_port = True
 # Live streams are long-lived; the arbiter's timeout is a heartbeat, not a request deadline in gevent.
 timeout = _settings["GUNICORN_TIMEOUT"]
 graceful_timeout = 5
@@ -35,6 +42,19 @@ errorlog = "-"
 loglevel = _settings["LOG_LEVEL"].lower()
 # No preload: each worker must create its app (and its sampler threads) after the fork.
 preload_app = False
+
+
+def on_starting(server):
+    """Refuse a port another process listens on, as a plain bind would. With ``reuse_port`` the
+    master binds nothing and each worker's bind would succeed beside another server of the same
+    user, which would then silently take half of the connections."""
+    for host, port in server.cfg.address:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise SystemExit(f"cannot listen on {host}:{port} (PORT={port}): {exc.strerror}") from None
 
 
 def post_worker_init(worker):

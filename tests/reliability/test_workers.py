@@ -11,6 +11,8 @@ import http.client
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -143,6 +145,33 @@ def test_identical_batches_posted_at_once_are_stored_once(web, engine):
     times = stored_ms(engine, "same")["same"]
     assert len(times) == len(set(times)) == 3 * size
     assert_counters_match(engine, "same")
+
+
+def test_a_burst_of_keep_alive_connections_spreads_over_every_worker(web):
+    """Each worker listens on a socket of its own (gunicorn.conf.py ``reuse_port``). On one shared
+    socket the first worker to wake accepted a whole burst: a benchmark's 16 keep-alive connections
+    all landed on one worker while the other idled."""
+    connections = [http.client.HTTPConnection("127.0.0.1", web.port, timeout=10) for _ in range(200)]
+    for conn in connections:  # every handshake first: the burst waits in the accept queues together
+        conn.connect()
+    served: Counter = Counter()
+    for conn in connections:
+        conn.request("GET", "/api/health")
+        served[orjson.loads(conn.getresponse().read())["sampler"]["worker_pid"]] += 1
+    for conn in connections:
+        conn.close()
+    print(f"connections per worker: {dict(served)}")
+    assert sorted(served) == children(web.process.pid)
+    assert min(served.values()) >= 20  # 50 each on average; 20 is five standard deviations below
+
+
+def test_a_second_server_on_the_same_port_is_refused(web):
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
+                            cwd=ROOT, env={**os.environ, "PORT": str(web.port)}, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0
+    assert f"cannot listen on 0.0.0.0:{web.port} (PORT={web.port}): Address already in use" in result.stderr
+    assert "Booting worker" not in result.stderr
 
 
 def open_many(count: int, connect) -> list:
