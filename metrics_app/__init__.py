@@ -2,7 +2,8 @@
 
 Data flow, top-down from ``create_app``:
   sampling/ (one thread per hardware source) -> hub ring buffer -> live/ (HTTP, WebSocket, Prometheus)
-  crawlers -> ingest/ (marshmallow, one transaction) -> storage/ -> query/ (history, /gpus, /stats)
+  crawlers -> ingest/ (marshmallow; plain POST /metrics beneath Flask, lane.py) -> storage/ (one writer
+              thread, group commit) -> query/ (history, /gpus, /stats)
   storage commits -> fleet/ (latest per host, GPU and metric; shared between workers and instances)
                   -> /fleet, /ws/fleet
   jobs.py (one leader worker): retention, JSONL tailers, recording/ (this host's GPUs into storage)
@@ -18,6 +19,7 @@ from config import environment_config
 
 from . import docs, errors, fleet, ingest, jobs, live, query, service, storage
 from .auth import init_auth
+from .ingest.lane import IngestLane
 from .cli.agent import agent_cli
 from .cli.gpus import gpus_cli
 from .cli.metrics import metrics_cli
@@ -53,4 +55,5 @@ def create_app(config_class: type | None = None) -> Flask:
     app.cli.add_command(gpus_cli)
     app.cli.add_command(metrics_cli)
     app.cli.add_command(agent_cli)
+    app.wsgi_app = IngestLane(app)  # crawlers' plain POST /metrics skips Flask's machinery (ingest/lane.py)
     return app

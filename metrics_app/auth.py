@@ -18,7 +18,7 @@ other client can send a header.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from flask import Flask, Response, current_app, request
 
@@ -35,12 +35,17 @@ def token_matches(presented: str, tokens: Sequence[str]) -> bool:
     return matched
 
 
-def _presented_token(allow_query: bool) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+def header_token(headers: Mapping[str, str]) -> str | None:
+    """``Authorization: Bearer``'s token, else ``X-API-Key``'s."""
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    if key := request.headers.get("X-API-Key", "").strip():
-        return key
+    return headers.get("X-API-Key", "").strip() or None
+
+
+def _presented_token(allow_query: bool) -> str | None:
+    if token := header_token(request.headers):
+        return token
     if allow_query and request.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
         return request.args.get("token") or None
     return None

@@ -33,30 +33,32 @@ def _slug(name: str) -> str:
     return name.lower().replace(" ", "_").replace("'", "")
 
 
+def batch_error_response(exc: InvalidBatch) -> Response:
+    return error_response(BATCH_STATUS[exc.code], exc.code, exc.message, exc.details)
+
+
+def write_unavailable_response(exc: WriteUnavailable) -> Response:
+    # Locked or lost database, a full queue, shutdown: nothing was stored, and a retry is safe.
+    response = error_response(503, exc.error, str(exc))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    response = error_response(exc.code or 500, _slug(exc.name), exc.description or exc.name)
+    if exc.code == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def unexpected_error_response(exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc)
+    return error_response(500, "internal_server_error", InternalServerError.description)
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.error, exc.message, exc.details)
-
-    @app.errorhandler(InvalidBatch)
-    def _invalid_batch(exc: InvalidBatch) -> Response:
-        return error_response(BATCH_STATUS[exc.code], exc.code, exc.message, exc.details)
-
-    @app.errorhandler(WriteUnavailable)
-    def _write_unavailable(exc: WriteUnavailable) -> Response:
-        # Locked or lost database, a full queue, shutdown: nothing was stored, and a retry is safe.
-        response = error_response(503, exc.error, str(exc))
-        response.headers["Retry-After"] = "1"
-        return response
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
-        response = error_response(exc.code or 500, _slug(exc.name), exc.description or exc.name)
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return error_response(500, "internal_server_error", InternalServerError.description)
+    app.register_error_handler(ApiError, lambda exc: error_response(exc.status, exc.error, exc.message, exc.details))
+    app.register_error_handler(InvalidBatch, batch_error_response)
+    app.register_error_handler(WriteUnavailable, write_unavailable_response)
+    app.register_error_handler(HTTPException, http_error_response)
+    app.register_error_handler(Exception, unexpected_error_response)
