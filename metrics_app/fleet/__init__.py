@@ -23,7 +23,7 @@ from .backfill import latest_rows
 from .bus import Bus
 from .handoff import make_handoff
 from .redis_bus import RedisBus
-from .table import FleetTable
+from .table import FleetTable, Key, Span, merged, spans_of
 from .worker_bus import join_master
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Fleet:
         self._filled = False
         self._flusher: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self.bus: Bus | None = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.apply) \
+        self.bus: Bus | None = RedisBus(config["REDIS_URL"], config["FLEET_REDIS_CHANNEL"], self.apply_published) \
             if config["REDIS_URL"] else None
 
     def on_commit(self, rows: Sequence[Row]) -> None:
@@ -54,8 +54,15 @@ class Fleet:
             log.exception("fleet: a committed batch could not be handed to the live table")
 
     def apply(self, rows: Sequence[Row]) -> None:
+        self._apply_spans(spans_of(rows))
+
+    def apply_published(self, spans: list[Span]) -> None:
+        """What another process committed (a bus message)."""
+        self._apply_spans(merged(spans))
+
+    def _apply_spans(self, spans: dict[Key, Span]) -> None:
         """Into the table; streamed to clients at the next flush (at once when the interval is 0)."""
-        if not self.table.apply(rows):
+        if not self.table.apply_spans(spans):
             return
         if self.flush_interval <= 0:
             self.table.flush()
@@ -81,10 +88,11 @@ class Fleet:
                 log.exception("fleet: flush failed")
 
     def _committed_here(self, rows: list[Row]) -> None:
-        self.apply(rows)
+        spans = spans_of(rows)
+        self._apply_spans(spans)
         if self.bus is not None:
             self.bus.start()
-            self.bus.publish(rows)
+            self.bus.publish(list(spans.values()))
 
     def start(self) -> None:
         """Starts the bus's loops (a no-op once started)."""
@@ -96,7 +104,7 @@ class Fleet:
         (which reaches every process already) this worker and its siblings exchange their commits, so
         a client of any of them sees what all of them stored."""
         if self.bus is None:
-            self.bus = join_master(master_pid, self.apply)
+            self.bus = join_master(master_pid, self.apply_published)
 
     def fill_from_database(self) -> None:
         """Before the first fleet request of this process (a no-op after; a database failure is

@@ -1,6 +1,8 @@
 """What both fleet buses share: the message format, the bounded outbox and the state ``/health``
 reports. ``redis_bus.py`` fans committed batches out to every process of every instance,
-``worker_bus.py`` to the sibling workers of one gunicorn master; ``Fleet`` treats them alike.
+``worker_bus.py`` to the sibling workers of one gunicorn master; ``Fleet`` treats them alike. A batch
+travels as its spans (``table.Span``: per key, the newest row, how many rows and the oldest time),
+which is all a fleet table takes from it.
 
 The database stays the truth and a bus is only a relay, so ingest never waits on one: ``publish``
 appends the batch to a bounded outbox and returns (the oldest batch is dropped and counted when it
@@ -23,6 +25,7 @@ import orjson
 from ..once import start_once
 from ..storage.timefmt import iso_utc
 from ..storage.writer import Row
+from .table import Span
 
 log = logging.getLogger(__name__)
 #: Batches waiting for the sender; beyond this (the other side slow or down) the oldest are dropped.
@@ -32,29 +35,29 @@ OUTBOX_BATCHES = 1024
 #: every receiver) cost more than the rows themselves; 50 ms is a fifth of the stream's flush interval.
 GATHER_SEC = 0.05
 
-OnRows = Callable[[list[Row]], None]
+OnSpans = Callable[[list[Span]], None]
 
 
-def encode(source: str, rows: Sequence[Row]) -> bytes:
-    """Compact: one array per row in ``Row`` field order (orjson does not take NamedTuples)."""
-    return orjson.dumps({"src": source, "rows": [tuple(row) for row in rows]})
+def encode(source: str, spans: Sequence[Span]) -> bytes:
+    """Compact: one array per span, the row's fields in ``Row`` order, then count and oldest time."""
+    return orjson.dumps({"src": source, "spans": [(*span.row, span.count, span.oldest_ms) for span in spans]})
 
 
-def decode(data: bytes) -> tuple[str, list[Row]]:
+def decode(data: bytes) -> tuple[str, list[Span]]:
     message = orjson.loads(data)
-    return message["src"], [Row(*fields) for fields in message["rows"]]
+    return message["src"], [Span(Row(*fields[:-2]), fields[-2], fields[-1]) for fields in message["spans"]]
 
 
-def encode_chunks(source: str, rows: Sequence[Row], limit: int) -> Iterator[bytes]:
-    """``rows`` as messages of at most ``limit`` bytes each (a datagram cannot be split on the way),
-    each one decodable alone; a single row longer than ``limit`` still comes out alone."""
-    data = encode(source, rows)
-    if len(data) <= limit or len(rows) == 1:
+def encode_chunks(source: str, spans: Sequence[Span], limit: int) -> Iterator[bytes]:
+    """``spans`` as messages of at most ``limit`` bytes each (a datagram cannot be split on the way),
+    each one decodable alone; a single span longer than ``limit`` still comes out alone."""
+    data = encode(source, spans)
+    if len(data) <= limit or len(spans) == 1:
         yield data
         return
-    step = -(-len(rows) // (len(data) // limit + 2))  # parts a little smaller than the limit
-    for start in range(0, len(rows), step):
-        yield from encode_chunks(source, rows[start:start + step], limit)
+    step = max(1, len(spans) * (limit - 100) // len(data))  # parts of average spans just under the limit
+    for start in range(0, len(spans), step):
+        yield from encode_chunks(source, spans[start:start + step], limit)
 
 
 class Bus:
@@ -62,11 +65,11 @@ class Bus:
 
     mode = ""
 
-    def __init__(self, on_rows: OnRows, outbox_batches: int = OUTBOX_BATCHES) -> None:
-        self.on_rows = on_rows
+    def __init__(self, on_spans: OnSpans, outbox_batches: int = OUTBOX_BATCHES) -> None:
+        self.on_spans = on_spans
         #: Tells this process's own messages apart when they come back (Redis sends them to all).
         self.source = f"{platform.node()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._outbox: deque[list[Row]] = deque(maxlen=outbox_batches)
+        self._outbox: deque[list[Span]] = deque(maxlen=outbox_batches)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -84,31 +87,31 @@ class Bus:
         raise NotImplementedError
 
     # -- publishing (any thread; never blocks) -------------------------------------------------------
-    def publish(self, rows: Sequence[Row]) -> None:
+    def publish(self, spans: Sequence[Span]) -> None:
         if len(self._outbox) == self._outbox.maxlen:
             self.counts["dropped"] += 1
-        self._outbox.append(list(rows))
+        self._outbox.append(list(spans))
         self._wake.set()
 
-    def _gather(self) -> tuple[list[Row], int]:
+    def _gather(self) -> tuple[list[Span], int]:
         """For the sender: waits for a publish (at most a second, so ``stop`` is seen), lets the
-        gathering window pass, then takes every waiting row; returns them and how many batches they were."""
+        gathering window pass, then takes every waiting span; returns them and how many batches they were."""
         if self._wake.wait(1.0):
             self._stop.wait(GATHER_SEC)
         self._wake.clear()
         batches = [self._outbox.popleft() for _ in range(len(self._outbox))]
-        return [row for batch in batches for row in batch], len(batches)
+        return [span for batch in batches for span in batch], len(batches)
 
     def _deliver(self, data: bytes) -> None:
         """One message from another process, into the fleet table."""
         try:
-            source, rows = decode(data)
-        except (ValueError, KeyError, TypeError):
+            source, spans = decode(data)
+        except (ValueError, KeyError, TypeError, IndexError):
             log.warning("fleet bus: ignored a message that is not a batch of records")
             return
         if source != self.source:
             self.counts["received"] += 1
-            self.on_rows(rows)
+            self.on_spans(spans)
 
     # -- state ----------------------------------------------------------------------------------------
     def _failed(self, part: str, reason: str) -> None:

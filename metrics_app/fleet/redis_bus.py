@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .bus import Bus, OnRows, encode
+from .bus import Bus, OnSpans, encode
 
 RECONNECT_MIN_SEC, RECONNECT_MAX_SEC = 0.2, 5.0
 
@@ -25,8 +25,8 @@ def _unavailable(exc: BaseException) -> str:
 class RedisBus(Bus):
     mode = "redis"
 
-    def __init__(self, url: str, channel: str, on_rows: OnRows, socket_timeout: float = 2.0) -> None:
-        super().__init__(on_rows)
+    def __init__(self, url: str, channel: str, on_spans: OnSpans, socket_timeout: float = 2.0) -> None:
+        super().__init__(on_spans)
         self.channel = channel
         self._client = redis.Redis.from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
@@ -42,11 +42,11 @@ class RedisBus(Bus):
 
     def _publish_loop(self) -> None:
         while not self._stop.is_set():
-            rows, batches = self._gather()
-            if not rows:
+            spans, batches = self._gather()
+            if not spans:
                 continue
             try:
-                self._client.publish(self.channel, encode(self.source, rows))
+                self._client.publish(self.channel, encode(self.source, spans))
             except (redis.RedisError, OSError) as exc:
                 self.counts["dropped"] += batches
                 self.counts["publish_errors"] += 1

@@ -143,12 +143,47 @@ class Filter(Protocol):
 
 
 @dataclass(slots=True)
-class _Span:
-    """One key's records in one batch: the newest, how many, and the oldest time."""
+class Span:
+    """One key's records in one batch: the newest, how many, and the oldest time. What the table
+    keeps of a batch, and what the fleet buses send: a 1,000-record batch from one host is a few
+    dozen spans, and sending, decoding and applying every row had cost a sibling worker as much
+    CPU as storing them."""
 
     row: Row
+    count: int
     oldest_ms: int
-    count: int = 1
+
+
+def key_of(row: Row) -> Key:
+    return row.hostname, identity_key(row.gpu_uuid, row.gpu_index), row.metric, row.pid
+
+
+def _merge(into: dict[Key, Span], row: Row, count: int, oldest_ms: int) -> None:
+    key = key_of(row)
+    span = into.get(key)
+    if span is None:
+        into[key] = Span(row, count, oldest_ms)
+        return
+    span.count += count
+    if oldest_ms < span.oldest_ms:
+        span.oldest_ms = oldest_ms
+    if row.ts_ms > span.row.ts_ms:
+        span.row = row
+
+
+def spans_of(rows: Iterable[Row]) -> dict[Key, Span]:
+    into: dict[Key, Span] = {}
+    for row in rows:
+        _merge(into, row, 1, row.ts_ms)
+    return into
+
+
+def merged(spans: Iterable[Span]) -> dict[Key, Span]:
+    """Spans of several batches (a bus message gathers them) as one batch's."""
+    into: dict[Key, Span] = {}
+    for span in spans:
+        _merge(into, span.row, span.count, span.oldest_ms)
+    return into
 
 
 @dataclass(slots=True)
@@ -176,19 +211,11 @@ class FleetTable:
         self._seq = 0
 
     def apply(self, rows: Sequence[Row]) -> int:
+        return self.apply_spans(spans_of(rows))
+
+    def apply_spans(self, fresh: dict[Key, Span]) -> int:
         """Keep what is newer than the table (by record time, so a replayed or imported old batch
         changes nothing) until the next ``flush``; returns how many keys changed."""
-        fresh: dict[Key, _Span] = {}
-        for row in rows:
-            key = (row.hostname, identity_key(row.gpu_uuid, row.gpu_index), row.metric, row.pid)
-            span = fresh.get(key)
-            if span is None:
-                fresh[key] = _Span(row, row.ts_ms)
-                continue
-            span.count += 1
-            span.oldest_ms = min(span.oldest_ms, row.ts_ms)
-            if row.ts_ms > span.row.ts_ms:
-                span.row = row
         with self._cond:
             changed = 0
             for key, span in fresh.items():
@@ -231,7 +258,7 @@ class FleetTable:
             self._cond.notify_all()
             return frame
 
-    def _learn_interval(self, key: Key, old: Entry | None, span: "_Span") -> None:
+    def _learn_interval(self, key: Key, old: Entry | None, span: Span) -> None:
         """From the gaps inside a batch (an agent sending its spool) and since the previous record."""
         host = self._hosts.setdefault(key[0], _Host())
         if span.count > 1:

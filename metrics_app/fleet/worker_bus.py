@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .bus import OUTBOX_BATCHES, Bus, OnRows, encode_chunks
+from .bus import OUTBOX_BATCHES, Bus, OnSpans, encode_chunks
 
 log = logging.getLogger(__name__)
 #: Largest datagram sent: far below Linux's default limit (the send buffer, 208 KiB).
@@ -110,9 +110,9 @@ class _Sibling:
 class WorkerBus(Bus):
     mode = "workers"
 
-    def __init__(self, directory: Path, on_rows: OnRows, max_datagram: int = MAX_DATAGRAM,
+    def __init__(self, directory: Path, on_spans: OnSpans, max_datagram: int = MAX_DATAGRAM,
                  outbox_batches: int = OUTBOX_BATCHES) -> None:
-        super().__init__(on_rows, outbox_batches)
+        super().__init__(on_spans, outbox_batches)
         self.directory, self.max_datagram = directory, max_datagram
         self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         self._receiver: socket.socket | None = None
@@ -174,10 +174,10 @@ class WorkerBus(Bus):
     # -- sending ---------------------------------------------------------------------------------------
     def _send_loop(self) -> None:
         while not self._stop.is_set():
-            rows, batches = self._gather()
+            spans, batches = self._gather()
             self._find_siblings()  # after taking them: a sibling that bound before their commit is in
-            if rows:
-                for chunk in encode_chunks(self.source, rows, self.max_datagram):
+            if spans:
+                for chunk in encode_chunks(self.source, spans, self.max_datagram):
                     for name, sibling in list(self._siblings.items()):
                         self._send(name, sibling, chunk)
                 self.counts["published"] += batches
@@ -253,12 +253,12 @@ class WorkerBus(Bus):
             atexit.unregister(self._remove_socket)
 
 
-def join_master(master_pid: int, on_rows: OnRows) -> WorkerBus:
+def join_master(master_pid: int, on_spans: OnSpans) -> WorkerBus:
     """The started bus of a worker of gunicorn master ``master_pid``; on the way, what masters killed
     outright left in the temp directory goes."""
     directory = sibling_dir(master_pid)
     with contextlib.suppress(OSError):
         _clear_dead_masters(directory)
-    bus = WorkerBus(directory, on_rows)
+    bus = WorkerBus(directory, on_spans)
     bus.start()
     return bus

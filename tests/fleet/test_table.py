@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import threading
 
-from metrics_app.fleet.table import FleetTable
+from metrics_app.fleet.bus import decode, encode
+from metrics_app.fleet.table import FleetTable, merged, spans_of
 from metrics_app.storage.writer import Row
 
 
@@ -118,3 +119,23 @@ def test_the_ring_holds_a_bounded_number_of_entries_and_a_reader_beyond_it_gets_
     publish(table, [row(9000, gpu=gpu) for gpu in range(25)])  # one frame over the bound stays, alone
     assert [f.seq for f in table.wait_after(3, 0.0)] == [4]
     assert table.wait_after(2, 0.0) is None
+
+
+def test_a_sibling_fed_the_published_spans_holds_what_the_committer_holds():
+    """A bus sends a batch as its spans (newest row, count, oldest time per key), gathered from
+    several commits into one message: the receiving table must end up with the same entries and learn
+    the same host interval as the table the rows were committed to."""
+    batches = [[row(ts, gpu=gpu, value=ts / 1000) for ts in range(1000, 11_000, 1000) for gpu in range(4)],
+               [row(11_000, gpu=gpu) for gpu in range(4)] + [row(5000, host="late")]]
+    here, sibling = FleetTable(), FleetTable()
+    for batch in batches:
+        here.apply(batch)
+    message = encode("worker-1", [span for batch in batches for span in spans_of(batch).values()])
+    assert len(message) < 1_500  # 45 rows of 5 keys travel as 9 spans
+    _source, received = decode(message)
+    sibling.apply_spans(merged(received))
+    def held(table: FleetTable) -> list:
+        return [(entry.key, entry.row) for entry in table.snapshot(lambda e: True)[1]]
+
+    assert held(sibling) == held(here) and len(held(here)) == 5
+    assert sibling.host_intervals() == here.host_intervals() == {"h": 1000.0, "late": None}

@@ -15,6 +15,7 @@ import pytest
 
 from metrics_app import create_app
 from metrics_app.fleet.bus import decode, encode_chunks
+from metrics_app.fleet.table import Span
 from metrics_app.fleet.worker_bus import WorkerBus, join_master, sibling_dir
 from metrics_app.storage.writer import Row
 from tests.dbsetup import config_for, dispose
@@ -23,25 +24,26 @@ from .conftest import hosts_of, wait_until
 from .records import record
 
 
-def rows(host: str, count: int = 1) -> list[Row]:
-    return [Row(host, n, f"GPU-{host}-{n}", "NVIDIA H100", 2, 1_700_000_000_000 + n, -1, 50.0, 20.0, None)
-            for n in range(count)]
+def spans(host: str, count: int = 1) -> list[Span]:
+    """What a batch of ``count`` rows of ``count`` GPUs travels as."""
+    return [Span(Row(host, n, f"GPU-{host}-{n}", "NVIDIA H100", 2, 1_700_000_000_000 + n, -1, 50.0, 20.0, None),
+                 1, 1_700_000_000_000 + n) for n in range(count)]
 
 
 class Received:
     """What a bus applied, as the fleet table would get it."""
 
     def __init__(self) -> None:
-        self.rows: list[Row] = []
+        self.spans: list[Span] = []
         self._lock = threading.Lock()
 
-    def __call__(self, batch: list[Row]) -> None:
+    def __call__(self, batch: list[Span]) -> None:
         with self._lock:
-            self.rows.extend(batch)
+            self.spans.extend(batch)
 
     def hosts(self) -> set[str]:
         with self._lock:
-            return {row.hostname for row in self.rows}
+            return {span.row.hostname for span in self.spans}
 
 
 @pytest.fixture
@@ -80,10 +82,10 @@ def dead_worker_socket(directory: Path, name: str) -> Path:
 def test_a_batch_committed_by_one_worker_reaches_its_sibling(buses):
     a, at_a = buses()
     b, at_b = buses()
-    a.publish(rows("from-a"))
+    a.publish(spans("from-a"))
     assert wait_until(lambda: "from-a" in at_b.hosts(), 5) < 1.0
-    assert at_b.rows == rows("from-a")
-    b.publish(rows("from-b"))
+    assert at_b.spans == spans("from-a")
+    b.publish(spans("from-b"))
     wait_until(lambda: "from-b" in at_a.hosts(), 5)
     wait_until(lambda: a.status()["siblings"] == b.status()["siblings"] == 1, 2)
     status = a.status()
@@ -96,26 +98,26 @@ def test_batches_committed_within_the_gathering_window_travel_as_one_message(bus
     b, at_b = buses()
     wait_until(lambda: a.status()["siblings"] == 1, 2)
     for n in range(5):
-        a.publish(rows(f"burst-{n}"))
-    wait_until(lambda: len(at_b.rows) == 5, 5)
-    assert [row.hostname for row in at_b.rows] == [f"burst-{n}" for n in range(5)]  # in commit order
+        a.publish(spans(f"burst-{n}"))
+    wait_until(lambda: len(at_b.spans) == 5, 5)
+    assert [span.row.hostname for span in at_b.spans] == [f"burst-{n}" for n in range(5)]  # in commit order
     assert a.status()["published"] == 5 and b.status()["received"] == 1
 
 
 def test_a_batch_larger_than_a_datagram_arrives_whole_in_several(buses):
     a, _ = buses(max_datagram=4096)
     b, at_b = buses(max_datagram=4096)
-    big = rows("big", 400)
+    big = spans("big", 400)
     a.publish(big)
-    wait_until(lambda: len(at_b.rows) == 400, 5)
-    assert at_b.rows == big  # every row, in order
+    wait_until(lambda: len(at_b.spans) == 400, 5)
+    assert at_b.spans == big  # every span, in order
     assert b.status()["received"] >= 8  # one message per datagram: ~36 KB in 4 KB datagrams
 
 
 def test_chunks_fit_the_limit_and_each_decodes_alone():
-    chunks = list(encode_chunks("src", rows("h", 1000), 2000))
+    chunks = list(encode_chunks("src", spans("h", 1000), 2000))
     assert all(len(chunk) <= 2000 for chunk in chunks)
-    assert [row for chunk in chunks for row in decode(chunk)[1]] == rows("h", 1000)
+    assert [span for chunk in chunks for span in decode(chunk)[1]] == spans("h", 1000)
     assert len(chunks) < 1.3 * sum(len(chunk) for chunk in chunks) / 2000  # well filled
 
 
@@ -129,7 +131,7 @@ def test_sockets_of_dead_workers_are_removed(buses, socket_dir):
     dying.bind(str(socket_dir / "999998-00000000.sock"))
     wait_until(lambda: a.status()["siblings"] == 2, 3)  # the live sibling and the one about to die
     dying.close()  # killed: its file stays
-    a.publish(rows("after-death"))
+    a.publish(spans("after-death"))
     wait_until(lambda: "after-death" in at_b.hosts(), 5)
     # removed by whichever worker notices first: sending to it, or listing the directory
     wait_until(lambda: {p.name for p in socket_dir.iterdir()} == {a.path.name, b.path.name}, 2)
@@ -159,7 +161,7 @@ def test_a_full_outbox_drops_the_oldest_batches_and_counts_them(buses):
     a, _ = buses(started=False, outbox_batches=4)
     _b, at_b = buses()
     for n in range(6):
-        a.publish(rows(f"batch-{n}"))  # nothing sends yet
+        a.publish(spans(f"batch-{n}"))  # nothing sends yet
     assert a.status()["dropped"] == 2
     a.start()
     wait_until(lambda: "batch-5" in at_b.hosts(), 5)
@@ -176,9 +178,9 @@ def test_a_sibling_that_stops_reading_holds_up_neither_ingest_nor_the_others(bus
         wait_until(lambda: a.status()["siblings"] == 2, 3)
         started = time.monotonic()
         for n in range(20):
-            a.publish(rows(f"busy-{n}", 30))  # many datagrams: far more than the stuck one's queue holds
+            a.publish(spans(f"busy-{n}", 30))  # many datagrams: far more than the stuck one's queue holds
         assert time.monotonic() - started < 0.1  # publishing never waits on a sibling
-        assert wait_until(lambda: len(at_b.rows) == 600, 5) < 2.0  # a single wait for the stuck one
+        assert wait_until(lambda: len(at_b.spans) == 600, 5) < 2.0  # a single wait for the stuck one
         status = a.status()
         assert status["status"] == "degraded" and "worker 999997: not reading" in status["reason"]
         assert status["undelivered"] > 0
@@ -187,7 +189,7 @@ def test_a_sibling_that_stops_reading_holds_up_neither_ingest_nor_the_others(bus
         with pytest.raises(TimeoutError):
             while True:  # the stuck worker catches up
                 stuck.recv(4096)
-        a.publish(rows("after-catching-up"))
+        a.publish(spans("after-catching-up"))
         wait_until(lambda: a.status()["status"] == "ok", 3)
     finally:
         stuck.close()
