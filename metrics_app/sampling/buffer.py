@@ -6,7 +6,10 @@ woken ``WAKE_CHUNK`` at a time with a pause between chunks: with 10,000 clients,
 queued 10,000 sends ahead of every HTTP request (GET /api/metrics p99 761 ms beside the streams).
 Chunks of 1,000 still held a request behind ~40 ms of sends at each of its steps (accept, read,
 answer): p99 160–186 ms beside 10,000 streams on two workers; chunks of 100 gave 13–35 ms, with the
-same gap between frames.
+same gap between frames. Once each worker listened on its own socket (gunicorn.conf.py
+``reuse_port``), a new connection no longer went to whichever worker was free at that moment, and
+chunks of 100 gave 116–136 ms; chunks of 50 gave 23–27 ms (and a p99 gap of 1,140–1,202 ms against
+1,254–1,280), alternated runs.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ class Frame:
 
 
 #: Handlers woken at once; between chunks the publisher pauses so the event loop serves other I/O.
-WAKE_CHUNK = 100
+WAKE_CHUNK = 50
 WAKE_PAUSE_SEC = 0.001
 
 
