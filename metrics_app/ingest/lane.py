@@ -17,7 +17,7 @@ headers (tests/ingest/test_lane.py compares them), errors through the same rende
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
 import orjson
 from flask import Flask, Response
@@ -46,9 +46,8 @@ class IngestLane:
         length = self._length_if_taken(environ)
         if length is None:
             return self.flask(environ, start_response)
-        body = environ["wsgi.input"].read(length)
         with self.app.app_context():
-            response = self._answer(body, length)
+            response = self._answer(environ["wsgi.input"], length)
         if isinstance(response, bytes):
             start_response("201 CREATED", [("Content-Type", "application/json"),
                                            ("Content-Length", str(len(response))), *self._cors])
@@ -78,7 +77,7 @@ class IngestLane:
             return None
         length = environ.get("CONTENT_LENGTH", "")
         config = self.app.config
-        if not length.isdigit() or int(length) > config["MAX_CONTENT_LENGTH"]:
+        if not (length.isascii() and length.isdigit()) or int(length) > config["MAX_CONTENT_LENGTH"]:
             return None
         tokens = config["INGEST_TOKEN"]
         if tokens:
@@ -88,9 +87,10 @@ class IngestLane:
         return int(length)
 
     @staticmethod
-    def _answer(body: bytes, length: int) -> bytes | Response:
+    def _answer(stream: BinaryIO, length: int) -> bytes | Response:
         """The 201's body, or the error response the Flask route's handlers would give."""
         try:
+            body = stream.read(length)
             if len(body) < length:
                 raise ClientDisconnected()
             return orjson.dumps(ingest_payload(parse_json(body)).as_dict())

@@ -138,6 +138,21 @@ def test_a_body_without_a_length_reaches_the_route(app, lane):
     assert lane.calls == ["/metrics"] and status == "201 CREATED"
 
 
+@pytest.mark.parametrize("length", ["", "-1", "1e3", "²", " 12"])
+def test_a_length_that_is_not_digits_reaches_the_route(lane, client, length):
+    response = client.post("/metrics", data=renamed(INGEST_EXAMPLES["power"], "h"), headers=JSON,
+                           environ_overrides={"CONTENT_LENGTH": length})
+    assert lane.calls == ["/metrics"] and response.status_code < 500
+
+
+def test_a_body_cut_short_is_the_routes_400(lane, client):
+    body = renamed(INGEST_EXAMPLES["power"], "h")
+    through_lane = client.post("/metrics", data=body, headers=JSON, environ_overrides={"CONTENT_LENGTH": "999"})
+    through_route = lane.route.post("/metrics", data=body, headers=JSON, environ_overrides={"CONTENT_LENGTH": "999"})
+    assert lane.calls == [] and through_lane.status_code == 400
+    assert answer(through_lane) == answer(through_route)
+
+
 def test_a_body_over_max_content_length_reaches_the_route(app, lane, client):
     app.config["MAX_CONTENT_LENGTH"] = 100
     response = client.post("/metrics", data=orjson.dumps(utilization(5)), headers=JSON)
