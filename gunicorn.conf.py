@@ -7,6 +7,7 @@ without starving plain HTTP requests.
 import gc
 import socket
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the gunicorn script's own folder comes first
@@ -47,14 +48,28 @@ preload_app = False
 def on_starting(server):
     """Refuse a port another process listens on, as a plain bind would. With ``reuse_port`` the
     master binds nothing and each worker's bind would succeed beside another server of the same
-    user, which would then silently take half of the connections."""
-    for host, port in server.cfg.address:
+    user, which would then silently take part of the connections. Retried as gunicorn retries its
+    own bind (workers of a server just stopped may still hold the port); skipped for a master
+    re-executed by USR2, whose workers share the port with the old ones on purpose."""
+    if server.master_pid:
+        return
+    for address in server.cfg.address:
+        if isinstance(address, tuple):  # not a unix: or fd:// bind
+            _wait_for_free_port(*address[:2])
+
+
+def _wait_for_free_port(host: str, port: int, tries: int = 5) -> None:
+    for attempt in range(tries):
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
             try:
                 probe.bind((host, port))
+                return
             except OSError as exc:
-                raise SystemExit(f"cannot listen on {host}:{port} (PORT={port}): {exc.strerror}") from None
+                reason = exc.strerror
+        if attempt < tries - 1:
+            time.sleep(1)
+    raise SystemExit(f"cannot listen on {host}:{port} (PORT={port}): {reason}")
 
 
 def post_worker_init(worker):

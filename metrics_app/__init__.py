@@ -38,12 +38,14 @@ def create_app(config_class: type | None = None) -> Flask:
     wildcard = "*" in origins
     cors.init_app(app, origins="*" if wildcard else origins, send_wildcard=wildcard)
     sock.init_app(app)
-    init_websockets(app)
-    init_auth(app)
     hub.init_app(app)
     storage.init_app(app)
     jobs.init_app(app)
     fleet.init_app(app)
+    # After the hooks above, which start the samplers and jobs on the first request outside gunicorn:
+    # a first request refused here (401, a WebSocket turned away) must still start them.
+    init_websockets(app)
+    init_auth(app)
 
     errors.register_error_handlers(app)
     app.register_blueprint(service.bp)

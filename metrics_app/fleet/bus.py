@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 import orjson
 
 from ..once import start_once
+from ..storage.kinds import KINDS_BY_CODE
 from ..storage.timefmt import iso_utc
 from ..storage.writer import Row
 from .table import Span
@@ -43,9 +44,30 @@ def encode(source: str, spans: Sequence[Span]) -> bytes:
     return orjson.dumps({"src": source, "spans": [(*span.row, span.count, span.oldest_ms) for span in spans]})
 
 
+#: Each field of a sent span (``Row``'s, then count and oldest time): what the types may be. Anything
+#: may be published on a Redis channel, and a value of another type would fail later, in the table or
+#: in every fleet client's frame, instead of here.
+_NUMBER, _TEXT = (int, float, type(None)), (str, type(None))
+_SPAN_FIELDS = ((str,), (int, type(None)), _TEXT, _TEXT, (int,), (int,), (int,), _NUMBER, _NUMBER, _NUMBER, _TEXT,
+                (int,), (int,))
+
+
+def _span(fields: list[Any]) -> Span:
+    if len(fields) != len(_SPAN_FIELDS) or not all(
+            type(value) in kinds for value, kinds in zip(fields, _SPAN_FIELDS)):
+        raise ValueError("not a span")
+    if fields[4] not in KINDS_BY_CODE or fields[-2] < 1:
+        raise ValueError("unknown metric or count")
+    return Span(Row(*fields[:-2]), fields[-2], fields[-1])
+
+
 def decode(data: bytes) -> tuple[str, list[Span]]:
+    """Raises ValueError, KeyError or TypeError for anything but a message ``encode`` made."""
     message = orjson.loads(data)
-    return message["src"], [Span(Row(*fields[:-2]), fields[-2], fields[-1]) for fields in message["spans"]]
+    source = message["src"]
+    if not isinstance(source, str):
+        raise ValueError("not a source")
+    return source, [_span(fields) for fields in message["spans"]]
 
 
 def encode_chunks(source: str, spans: Sequence[Span], limit: int) -> Iterator[bytes]:
@@ -111,7 +133,10 @@ class Bus:
             return
         if source != self.source:
             self.counts["received"] += 1
-            self.on_spans(spans)
+            try:
+                self.on_spans(spans)
+            except Exception:  # noqa: BLE001 - a receiver that died here would hear no one until a restart
+                log.exception("fleet bus: applying a message failed")
 
     # -- state ----------------------------------------------------------------------------------------
     def _failed(self, part: str, reason: str) -> None:

@@ -76,8 +76,8 @@ class IngestLane:
         if content_type and content_type.partition(";")[0].strip().lower() != "application/json":
             return None
         length = environ.get("CONTENT_LENGTH", "")
-        config = self.app.config
-        if not (length.isascii() and length.isdigit()) or int(length) > config["MAX_CONTENT_LENGTH"]:
+        config, limit = self.app.config, self.app.config.get("MAX_CONTENT_LENGTH")
+        if not (length.isascii() and length.isdigit()) or (limit is not None and int(length) > limit):
             return None
         tokens = config["INGEST_TOKEN"]
         if tokens:
@@ -90,8 +90,11 @@ class IngestLane:
     def _answer(stream: BinaryIO, length: int) -> bytes | Response:
         """The 201's body, or the error response the Flask route's handlers would give."""
         try:
-            body = stream.read(length)
-            if len(body) < length:
+            try:
+                body = stream.read(length)
+            except (OSError, ValueError):  # the client went away mid-body: werkzeug's stream says so too
+                raise ClientDisconnected() from None
+            if len(body) < length:  # stricter than the route under gunicorn, which parses what came
                 raise ClientDisconnected()
             return orjson.dumps(ingest_payload(parse_json(body)).as_dict())
         except InvalidBatch as exc:

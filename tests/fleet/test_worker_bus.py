@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from metrics_app import create_app
@@ -214,3 +215,43 @@ def test_the_fleet_of_each_app_sees_what_its_sibling_stored(app, database_url, m
             app.extensions["fleet"].bus.stop()
             dispose(app)
     assert not any(socket_dir.iterdir())  # the last worker out removes the directory
+
+
+GOOD = ["h", 0, "GPU-0", "H100", 2, 1_700_000_000_000, -1, 50.0, 20.0, None, None, 1, 1_700_000_000_000]
+
+
+@pytest.mark.parametrize("spans", [
+    [GOOD[:-1]], [[*GOOD, 1]], [["h", *GOOD[1:4], "2", *GOOD[5:]]], [[*GOOD[:-2], "2", GOOD[-1]]],
+    [[["h"], *GOOD[1:]]], [[*GOOD[:4], 999, *GOOD[5:]]], [[*GOOD[:2], 7, *GOOD[3:]]], [[*GOOD[:-2], 0, GOOD[-1]]],
+    [[*GOOD[:7], "50", *GOOD[8:]]], [[*GOOD[:1], True, *GOOD[2:]]], "spans", [None], [{}],
+])
+def test_a_message_that_is_not_spans_is_refused_whole(spans):
+    """Anything may be published on a Redis channel: what decodes must be what the table and every
+    fleet frame can take (a metric code it does not know failed every later frame)."""
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        decode(orjson.dumps({"src": "other", "spans": [GOOD, *spans] if isinstance(spans, list) else spans}))
+    assert decode(orjson.dumps({"src": "other", "spans": [GOOD]}))[1][0].row.hostname == "h"
+
+
+def test_a_receiver_goes_on_after_a_bad_message_and_a_failing_apply(buses, socket_dir):
+    a, _ = buses()
+    calls: list = []
+
+    def apply(batch):
+        calls.append(batch)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the table")
+
+    b = WorkerBus(socket_dir, apply)
+    b.start()
+    try:
+        wait_until(lambda: a.status()["siblings"] == 1, 2)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b'{"src": "x", "spans": [["h", 0]]}', str(b.path))
+        a.publish(spans("first"))  # applying it fails
+        wait_until(lambda: len(calls) == 1, 5)
+        a.publish(spans("second"))
+        wait_until(lambda: len(calls) == 2, 5)
+        assert calls[1] == spans("second") and b.status()["received"] == 2
+    finally:
+        b.stop()

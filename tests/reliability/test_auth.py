@@ -8,12 +8,15 @@ import pytest
 import websocket
 from openapi_spec_validator import validate
 
+from metrics_app import create_app
 from metrics_app.agent.client import IngestClient, Outcome
 from metrics_app.auth import token_matches
 from metrics_app.auth_groups import INGEST, declared_group, requires
+from metrics_app.extensions import hub
 
 from ..ingest.records import INGEST_EXAMPLES, utilization
 from ..live.conftest import live  # noqa: F401 - a ticked hub, so the live reads answer 200
+from ..dbsetup import config_for, dispose
 from ..server import GunicornServer
 
 INGEST_TOKENS = ["ingest-one", "ingest-two"]
@@ -208,3 +211,18 @@ def test_a_route_that_declares_nothing_is_found_and_still_needs_the_read_token(a
     assert app.test_client().get("/forgotten", headers=bearer(READ_TOKENS[0])).status_code == 200
     assert app.test_client().get("/declared", headers=bearer(READ_TOKENS[0])).status_code == 401
     assert app.test_client().get("/declared", headers=bearer(INGEST_TOKENS[0])).status_code == 200
+
+
+def test_a_refused_first_request_still_starts_the_samplers_outside_gunicorn(database_url):
+    """``flask run`` and other servers start the samplers on the first request; when that request is
+    a 401 (or a crawler whose POSTs then take the ingest lane), they must have started all the same."""
+    config = type("Sampling", (config_for(database_url),), {"SAMPLERS_ENABLED": True, "ENABLE_NVIDIA": False,
+                                                            "ENABLE_AMD": False, "INGEST_TOKEN": ["k"]})
+    app = create_app(config)
+    try:
+        assert not hub.state(app).started
+        assert app.test_client().post("/metrics", json={}).status_code == 401
+        assert hub.state(app).started
+    finally:
+        hub.state(app).stop()
+        dispose(app)
