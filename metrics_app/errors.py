@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -33,32 +33,49 @@ def _slug(name: str) -> str:
     return name.lower().replace(" ", "_").replace("'", "")
 
 
-def batch_error_response(exc: InvalidBatch) -> Response:
+def _api_error_response(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.error, exc.message, exc.details)
+
+
+def _batch_error_response(exc: InvalidBatch) -> Response:
     return error_response(BATCH_STATUS[exc.code], exc.code, exc.message, exc.details)
 
 
-def write_unavailable_response(exc: WriteUnavailable) -> Response:
+def _write_unavailable_response(exc: WriteUnavailable) -> Response:
     # Locked or lost database, a full queue, shutdown: nothing was stored, and a retry is safe.
     response = error_response(503, exc.error, str(exc))
     response.headers["Retry-After"] = "1"
     return response
 
 
-def http_error_response(exc: HTTPException) -> Response:
+def _http_error_response(exc: HTTPException) -> Response:
     response = error_response(exc.code or 500, _slug(exc.name), exc.description or exc.name)
     if exc.code == 405 and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
 
 
-def unexpected_error_response(exc: Exception) -> Response:
+def _unexpected_error_response(exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc)
     return error_response(500, "internal_server_error", InternalServerError.description)
 
 
+#: Each kind of error and its response. The first four are unrelated classes, so the first match in
+#: this order is the handler Flask picks by the exception's class hierarchy.
+_RENDERERS: tuple[tuple[type[Exception], Callable[[Any], Response]], ...] = (
+    (ApiError, _api_error_response),
+    (InvalidBatch, _batch_error_response),
+    (WriteUnavailable, _write_unavailable_response),
+    (HTTPException, _http_error_response),
+    (Exception, _unexpected_error_response),
+)
+
+
+def error_response_for(exc: Exception) -> Response:
+    """What Flask's error handlers answer for ``exc``, for code answering beneath Flask (ingest/lane.py)."""
+    return next(render(exc) for kind, render in _RENDERERS if isinstance(exc, kind))
+
+
 def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(ApiError, lambda exc: error_response(exc.status, exc.error, exc.message, exc.details))
-    app.register_error_handler(InvalidBatch, batch_error_response)
-    app.register_error_handler(WriteUnavailable, write_unavailable_response)
-    app.register_error_handler(HTTPException, http_error_response)
-    app.register_error_handler(Exception, unexpected_error_response)
+    for kind, render in _RENDERERS:
+        app.register_error_handler(kind, render)
