@@ -21,6 +21,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 from .dialect import PG_ARRAY_MARK, is_postgresql, param_mark
+from .engine import savepoint
 from .models import Record
 from .rollups import values_list
 
@@ -84,16 +85,12 @@ def _pg_arrays(columns: Columns) -> Columns:
 def _insert_new(conn: Connection, cursor: Any, columns: Columns, source: str, params: Any,
                 plain_first: bool) -> Columns:
     if plain_first:
-        cursor.execute("SAVEPOINT new_records")
         try:
-            cursor.execute(_insert_sql(source, False), params)
-            every_row_new = True
-        except conn.dialect.loaded_dbapi.IntegrityError:
-            cursor.execute("ROLLBACK TO SAVEPOINT new_records")
-            every_row_new = False
-        cursor.execute("RELEASE SAVEPOINT new_records")
-        if every_row_new:
+            with savepoint(conn, "new_records"):
+                cursor.execute(_insert_sql(source, False), params)
             return columns
+        except conn.dialect.loaded_dbapi.IntegrityError:
+            pass  # it met a stored record: rolled back, and inserted again below
     cursor.execute(_insert_sql(source, True), params)
     return transpose(cursor.fetchall(), len(columns))
 
