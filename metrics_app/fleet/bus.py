@@ -128,7 +128,7 @@ class Bus:
         """One message from another process, into the fleet table."""
         try:
             source, spans = decode(data)
-        except (ValueError, KeyError, TypeError, IndexError):
+        except (ValueError, KeyError, TypeError):
             log.warning("fleet bus: ignored a message that is not a batch of records")
             return
         if source != self.source:
