@@ -18,9 +18,9 @@ from .test_windows_paths import RAW_PROCESS, repaired
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.fixture
-def lane(app, client):
-    """The app's lane with its Flask entry spied on, past the first request (which Flask takes)."""
+def spy_on_flask(app) -> SimpleNamespace:
+    """The paths of the requests the app's lane hands to Flask (``calls``), and a client of Flask's
+    own entry (``route``)."""
     lane = app.wsgi_app
     flask, calls = lane.flask, []
 
@@ -29,9 +29,16 @@ def lane(app, client):
         return flask(environ, start_response)
 
     lane.flask = spied
-    client.get("/api/health")
-    calls.clear()
     return SimpleNamespace(calls=calls, route=Client(flask, Response))
+
+
+@pytest.fixture
+def lane(app, client):
+    """The spied lane past the first request (which Flask takes)."""
+    spy = spy_on_flask(app)
+    client.get("/api/health")
+    spy.calls.clear()
+    return spy
 
 
 def answer(response) -> tuple[int, dict, list]:
@@ -195,9 +202,7 @@ def test_a_restricted_origin_is_answered_alike(database_url):
 
 
 def test_the_first_request_of_a_process_goes_through_flask(app, client):
-    lane, calls = app.wsgi_app, []
-    flask = lane.flask
-    lane.flask = lambda environ, start_response: calls.append(environ["PATH_INFO"]) or flask(environ, start_response)
+    spy = spy_on_flask(app)
     assert client.post("/metrics", data=renamed(INGEST_EXAMPLES["power"], "h")).status_code == 201
     assert client.post("/metrics", data=renamed(INGEST_EXAMPLES["power"], "i")).status_code == 201
-    assert calls == ["/metrics"]
+    assert spy.calls == ["/metrics"]
