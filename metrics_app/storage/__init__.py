@@ -3,7 +3,8 @@ per-hour rollups that outlive the raw records (tiers.py), and per-GPU per-metric
 
 ``init_app`` binds Flask-SQLAlchemy and Flask-Migrate (the schema is owned by ``migrations/``) and
 applies the SQLite connection settings; every write goes through the app's ``write_queue`` (one
-native writer thread, group commit), which stores rows with ``store_rows`` (writer.py).
+native writer thread, group commit, on an engine of its own: writer_engine.py), which stores rows
+with ``store_rows`` (writer.py).
 ``status.py`` keeps the background jobs' runs and the file tailers' progress for /health.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .retention import retention_command
 from .state import EXTENSION_KEY as STATE_KEY, StorageState, bind_state
 from .tiers import Retention
 from .write_queue import EXTENSION_KEY as WRITE_QUEUE_KEY, WriteQueue, WriteUnavailable
+from .writer_engine import writer_engine
 
 __all__ = ["init_app", "write_queue", "WriteUnavailable"]
 
@@ -32,7 +34,7 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         state = StorageState(Retention.from_config(app.config), configure_engine(app, db.engine))
         app.extensions[STATE_KEY] = bind_state(db.engine, state, WRITE_OPTION)
-        queue = app.extensions[WRITE_QUEUE_KEY] = WriteQueue(db.engine)
+        queue = app.extensions[WRITE_QUEUE_KEY] = WriteQueue(writer_engine(app, db.engine))
     # The fleet fan-out and anything else that must see each committed group registers here.
     queue.listeners = app.extensions.setdefault("commit_listeners", [])
     app.cli.add_command(retention_command)

@@ -72,6 +72,12 @@ def configure_engine(app: Flask, engine: Engine) -> WriterLock | None:
     """Install the SQLite pragmas on ``engine``; returns its writer lock (None for other databases)."""
     if engine.dialect.name != "sqlite":
         return None
+    install_sqlite_settings(app, engine)
+    return WriterLock(engine.url.database)
+
+
+def install_sqlite_settings(app: Flask, engine: Engine) -> None:
+    """The pragmas on each new connection, and ``BEGIN IMMEDIATE`` for writers (module docstring)."""
     synchronous = app.config["SQLITE_SYNCHRONOUS"].upper()
     if synchronous not in _SYNCHRONOUS:
         raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {sorted(_SYNCHRONOUS)}, not {synchronous!r}")
@@ -95,8 +101,6 @@ def configure_engine(app: Flask, engine: Engine) -> WriterLock | None:
         immediate = bool(connection.get_execution_options().get(WRITE_OPTION))
         _temp_store_in_memory(connection, immediate)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return WriterLock(engine.url.database)
 
 
 def _temp_store_in_memory(connection: Connection, memory: bool) -> None:

@@ -40,9 +40,14 @@ class StorageState:
 
 
 def bind_state(engine: Engine, state: StorageState, write_option: str) -> StorageState:
-    engine.update_execution_options(**{_OPTION: state})
+    share_state(engine, state)
     state.write_engine = engine.execution_options(**{write_option: True})
     return state
+
+
+def share_state(engine: Engine, state: StorageState) -> None:
+    """Let a second engine on the same database (the writer thread's) reach the same state."""
+    engine.update_execution_options(**{_OPTION: state})
 
 
 def state_of(bound: Connection | Engine) -> StorageState:

@@ -93,8 +93,7 @@ def test_a_request_is_answered_only_after_the_commit_holding_its_rows(app, queue
             writer_at_commit.set()
             release.wait(10)
 
-    with app.app_context():
-        event.listen(db.engine, "commit", slow_commit)
+    event.listen(queue.engine, "commit", slow_commit)
     try:
         call = Call(lambda: queue.submit(rows(0, 10)))
         assert writer_at_commit.wait(10)
@@ -106,8 +105,7 @@ def test_a_request_is_answered_only_after_the_commit_holding_its_rows(app, queue
         assert stored(app) == 10
     finally:
         release.set()
-        with app.app_context():
-            event.remove(db.engine, "commit", slow_commit)
+        event.remove(queue.engine, "commit", slow_commit)
 
 
 def test_requests_in_one_group_each_get_their_own_exact_counts(app, queue, hold_writer):
@@ -133,14 +131,12 @@ def test_a_failed_commit_fails_every_request_of_the_group_and_stores_nothing(app
                 raise OSError(28, "No space left on device")
 
     calls = queue_in_order(queue, [rows(0, 10), rows(10, 20)])
-    with app.app_context():
-        event.listen(db.engine, "commit", disk_full)
+    event.listen(queue.engine, "commit", disk_full)
     try:
         hold_writer.set()
         errors = [call.done().error for call in calls]
     finally:
-        with app.app_context():
-            event.remove(db.engine, "commit", disk_full)
+        event.remove(queue.engine, "commit", disk_full)
     assert all(isinstance(e, WriteUnavailable) and e.error == "database_unavailable" for e in errors), errors
     assert "No space left on device" in str(errors[0])
     assert stored(app) == 0
@@ -149,20 +145,18 @@ def test_a_failed_commit_fails_every_request_of_the_group_and_stores_nothing(app
     assert queue.submit(rows(0, 20)).saved == 20
 
 
-def test_a_failed_commit_is_a_503_in_the_one_error_shape(app, client):
+def test_a_failed_commit_is_a_503_in_the_one_error_shape(app, client, queue):
     main = threading.get_ident()
 
     def database_gone(conn) -> None:
         if threading.get_ident() != main:
             raise OSError("server closed the connection unexpectedly")
 
-    with app.app_context():
-        event.listen(db.engine, "commit", database_gone)
+    event.listen(queue.engine, "commit", database_gone)
     try:
         response = client.post("/metrics", json=utilization(3))
     finally:
-        with app.app_context():
-            event.remove(db.engine, "commit", database_gone)
+        event.remove(queue.engine, "commit", database_gone)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     body = response.get_json()
