@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import _queue
 import logging
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from gevent import monkey
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 _start_new_thread = monkey.get_original("_thread", "start_new_thread")
 _get_ident: Callable[[], int] = monkey.get_original("_thread", "get_ident")
 allocate_lock: Callable[[], Any] = monkey.get_original("_thread", "allocate_lock")
+_native_rlock: Callable[[], Any] = monkey.get_original("_thread", "RLock")
 #: The C SimpleQueue: gevent patches ``queue.SimpleQueue`` but not ``_queue``.
 NativeQueue = _queue.SimpleQueue
 Empty = _queue.Empty
@@ -31,6 +32,16 @@ Empty = _queue.Empty
 
 def gevent_active() -> bool:
     return monkey.is_module_patched("threading")
+
+
+def native_handler_locks(handlers: Iterable[logging.Handler]) -> None:
+    """Give log ``handlers`` native locks. Native threads (the writer, the samplers) log through them
+    too, and a lock made after gevent's patching belongs to the loop: released by a thread that has a
+    gevent hub of its own (psycopg's connect and gevent's subprocess make one), it left the greenlet
+    waiting for it asleep (gevent/gevent#2013). A stream handler never yields while it holds its lock
+    (gevent does not patch stderr), so a native lock cannot stop the loop for longer than a write."""
+    for handler in handlers:
+        handler.lock = _native_rlock()
 
 
 class NativeEvent:
