@@ -20,7 +20,7 @@ from config import environment_config
 from . import docs, errors, fleet, ingest, jobs, live, query, service, storage
 from .auth import init_auth
 from .ingest.lane import IngestLane
-from .native import native_handler_locks
+from .native import native_logging_locks
 from .cli.agent import agent_cli
 from .cli.gpus import gpus_cli
 from .cli.metrics import metrics_cli
@@ -36,7 +36,7 @@ def create_app(config_class: type | None = None) -> Flask:
     existing = set(root.handlers)
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    native_handler_locks(handler for handler in root.handlers if handler not in existing)
+    native_logging_locks(handler for handler in root.handlers if handler not in existing)
 
     origins = app.config["CORS_ORIGINS"]
     wildcard = "*" in origins

@@ -34,12 +34,17 @@ def gevent_active() -> bool:
     return monkey.is_module_patched("threading")
 
 
-def native_handler_locks(handlers: Iterable[logging.Handler]) -> None:
-    """Give log ``handlers`` native locks. Native threads (the writer, the samplers) log through them
-    too, and a lock made after gevent's patching belongs to the loop: released by a thread that has a
-    gevent hub of its own (psycopg's connect and gevent's subprocess make one), it left the greenlet
-    waiting for it asleep (gevent/gevent#2013). A stream handler never yields while it holds its lock
-    (gevent does not patch stderr), so a native lock cannot stop the loop for longer than a write."""
+def native_logging_locks(handlers: Iterable[logging.Handler]) -> None:
+    """Give logging's module lock and these ``handlers`` native locks. Native threads (the writer, the
+    samplers) log too, and a lock made by gevent's patching or after it belongs to the loop: released
+    by a thread that has a gevent hub of its own (psycopg's connect and gevent's subprocess make one),
+    it left the greenlet waiting for it asleep (gevent/gevent#2013); gunicorn takes the module lock on
+    every request (``getLogger``). Neither lock is held across a yield (a stream handler writes to
+    stderr, which gevent does not patch), so a native lock stops the loop for a write at most. Call
+    before any thread starts: a lock swapped while held would be released unacquired."""
+    native = type(_native_rlock())
+    if not isinstance(logging._lock, native):  # type: ignore[attr-defined]
+        logging._lock = _native_rlock()  # type: ignore[attr-defined]
     for handler in handlers:
         handler.lock = _native_rlock()
 
