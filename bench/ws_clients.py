@@ -47,7 +47,8 @@ class Stats:
 def handshake_request(url: str) -> bytes:
     parts = urlsplit(url)
     key = base64.b64encode(os.urandom(16)).decode()
-    return (f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    return (f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
