@@ -2,12 +2,12 @@
 
 POST /metrics, WS /ws/ingest, the JSONL tailers, the local recorder and ``flask metrics import``
 validate on their own thread or greenlet, then ``submit`` the rows and wait. The writer thread takes
-everything waiting, prepares its rows before it takes the write lock, runs each request's store
-under its own savepoint inside ONE transaction, commits once (one fsync for the whole group), then
-wakes every request with its own exact counts. A request is answered only after the commit that
-holds its rows; if the transaction or its commit fails, every request of the group fails (nothing
-of it is stored) and gets ``WriteUnavailable`` (503). Commit listeners (the fleet fan-out) see each
-group after its commit.
+everything waiting, prepares its rows before it takes the write lock (adding, once it holds it, what
+came while it waited), runs each request's store under its own savepoint inside ONE transaction,
+commits once (one fsync for the whole group), then wakes every request with its own exact counts.
+A request is answered only after the commit that holds its rows; if the transaction or its commit
+fails, every request of the group fails (nothing of it is stored) and gets ``WriteUnavailable``
+(503). Commit listeners (the fleet fan-out) see each group after its commit.
 
 Why a thread and not a greenlet: sqlite3's commit, its fsync, the writer ``flock`` and psycopg's
 round trips block in C; on the event loop they stalled every live client (p99 gap 2.3 s under
@@ -179,17 +179,22 @@ class WriteQueue:
         first = self._queue.get()
         if first is _STOP:
             return [], True
-        group, rows = [first], len(first.rows)
+        group = [first]
+        return group, self._take_waiting(group)
+
+    def _take_waiting(self, group: list[_Request]) -> bool:
+        """Add what is waiting to ``group``, up to ``max_group_rows`` in all; True once the stop is taken."""
+        rows = sum(len(request.rows) for request in group)
         while rows < self.max_group_rows:
             try:
                 request = self._queue.get_nowait()
             except Empty:
-                break
+                return False
             if request is _STOP:
-                return group, True
+                return True
             group.append(request)
             rows += len(request.rows)
-        return group, False
+        return False
 
     def _commit(self, conn: Connection | None, group: list[_Request]) -> Connection | None:
         started = time.perf_counter()
@@ -198,6 +203,7 @@ class WriteQueue:
             if conn is None:
                 conn = self.engine.execution_options(**{WRITE_OPTION: True}).connect()
             with state_of(self.engine).exclusive(), conn.begin():
+                self._join_late(group, runs)
                 self._write(conn, runs)
         except Exception as exc:  # noqa: BLE001 - the group fails, the writer goes on
             reason = f"{type(exc).__name__}: {str(getattr(exc, 'orig', None) or exc)[:200]}"
@@ -224,8 +230,9 @@ class WriteQueue:
 
     def _prepare(self, group: list[_Request]) -> list[tuple[list[_Request], Prepared | None]]:
         """The group's runs (``_runs``), those of plain rows prepared now, before the write lock, which
-        other workers hold meanwhile (``writer.prepare``: Python only). None for other writes, and for
-        rows that fail to prepare: stored unprepared, they fail in their own savepoint, alone."""
+        other workers hold meanwhile (``writer.prepare``: Python only; late joiners' inside it). None
+        for other writes, and for rows that fail to prepare: stored unprepared, they fail in their own
+        savepoint, alone."""
         state, runs = state_of(self.engine), []
         for run in _runs(group):
             prepared = None
@@ -236,6 +243,21 @@ class WriteQueue:
                     log.exception("preparing a write failed")
             runs.append((run, prepared))
         return runs
+
+    def _join_late(self, group: list[_Request], runs: list[tuple[list[_Request], Prepared | None]]) -> None:
+        """Once the write lock is held, the requests that came while the writer waited for it join
+        this group (``group`` and ``runs`` grow in place) instead of waiting a whole turn of the lock.
+
+        Why: the workers' writers take turns on SQLite's lock, each waiting out the other's write and
+        commit; a request that came during that wait used to wait for the next turn as well (under
+        100 hosts' 20-record batches with 1,000 fleet clients reading, POST p50 ~110 ms: longer than
+        the hosts' 100 ms interval, so they fell behind).
+        """
+        late = len(group)
+        if self._take_waiting(group):
+            self._queue.put(_STOP)  # taken again by the next ``_take_group``
+        if len(group) > late:
+            runs += self._prepare(group[late:])
 
     def _write(self, conn: Connection, runs: list[tuple[list[_Request], Prepared | None]]) -> None:
         """The group's work inside the write lock."""

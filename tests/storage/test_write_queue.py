@@ -14,6 +14,7 @@ from metrics_app.extensions import db
 from metrics_app.ingest.validation import load_batch
 from metrics_app.storage import WriteUnavailable, write_queue
 from metrics_app.storage.models import Record
+from metrics_app.storage.state import state_of
 
 from ..ingest.records import utilization
 
@@ -118,6 +119,26 @@ def test_requests_in_one_group_each_get_their_own_exact_counts(app, queue, hold_
                       {"saved": 5, "duplicates": 1, "received": 6}]
     assert queue.stats.last_group_requests == 4, "the four requests were not committed as one group"
     assert stored(app) == 20
+
+
+def test_requests_that_come_while_the_writer_waits_for_the_lock_join_its_group(app, queue):
+    """Another worker's writer holds SQLite's lock: what arrives meanwhile is committed with the
+    group that waits for it, not a turn of the lock later."""
+    state = state_of(queue.engine)
+    if state.writer_lock is None:
+        pytest.skip("PostgreSQL takes concurrent writers: there is no write lock to wait for")
+    groups_before = queue.stats.groups
+    with state.exclusive():  # held here, as the sibling worker's writer would hold it
+        first = Call(lambda: queue.submit(rows(0, 10)))
+        wait_until(lambda: queue.stats.enqueued_rows == 10)
+        time.sleep(0.2)  # the writer has taken it and waits for the lock
+        later = queue_in_order(queue, [rows(10, 20), rows(5, 25)])
+    counts = [call.done().result.as_dict() for call in (first, *later)]
+    assert counts == [{"saved": 10, "duplicates": 0, "received": 10},
+                      {"saved": 10, "duplicates": 0, "received": 10},
+                      {"saved": 5, "duplicates": 15, "received": 20}]
+    assert queue.stats.groups - groups_before == 1, "the later requests waited for another turn of the lock"
+    assert stored(app) == 25
 
 
 def test_a_failed_commit_fails_every_request_of_the_group_and_stores_nothing(app, queue, hold_writer):
