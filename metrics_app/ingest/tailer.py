@@ -15,7 +15,7 @@ import os
 from typing import BinaryIO
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from ..storage.status import TAILERS, now_ms
 from ..storage.write_queue import WriteQueue
@@ -47,7 +47,7 @@ class FileTailer:
     def poll(self, writer: WriteQueue) -> int:
         """Read every complete new line; returns how many records were stored."""
         if not self._loaded:
-            self._load(writer.engine)
+            writer.run(self._load)
         if self._file is None and not self._open():
             return 0
         stored = self._drain(writer)
@@ -67,9 +67,12 @@ class FileTailer:
             stored += self._drain(writer)
         return stored
 
-    def _load(self, engine: Engine) -> None:
-        with engine.connect() as conn:
-            row = conn.execute(select(TAILERS).where(TAILERS.c.name == self.name)).first()
+    def _load(self, conn: Connection) -> None:
+        """Where the previous run stopped, read on the writer thread: its engine is that thread's
+        alone. Read here through it, beside the writer's own first connect, a new jobs leader's
+        tailer waited for good on SQLAlchemy's first-connect mutex, a gevent lock that a native
+        thread's release does not wake (gevent/gevent#2013)."""
+        row = conn.execute(select(TAILERS).where(TAILERS.c.name == self.name)).first()
         if row is not None and row.path == self.path:
             self.inode, self.offset, self.line_no = row.inode, row.offset, row.line_no
             self.lines_ok, self.malformed, self.last_error = row.lines_ok, row.lines_malformed, row.last_error

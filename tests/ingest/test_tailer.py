@@ -3,10 +3,11 @@ truncation and rotation restart at the top, malformed lines are counted with the
 from __future__ import annotations
 
 import logging
+import threading
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from metrics_app.extensions import db
 from metrics_app.ingest.tailer import FileTailer
@@ -45,6 +46,21 @@ def test_offset_survives_a_restart_without_rereading_or_skipping(ctx, tmp_path):
     assert stored() == 30
     # A duplicate would have been absorbed by the natural key, so check the tailer's own counts too.
     assert tailers_status()[0]["lines_ok"] == 30
+
+
+def test_a_restarted_tailer_reads_its_offset_on_the_writer_thread_only(ctx, tmp_path):
+    """The writer's engine is the writer thread's alone: a new jobs leader's tailer that read its
+    offset through it, beside the writer's first connect, waited for good (see ``FileTailer._load``)."""
+    path = tmp_path / "ws_out.jsonl"
+    path.write_bytes(lines(utilization(3)))
+    connected_on: list[int] = []
+    record = lambda conn: connected_on.append(threading.get_ident())  # noqa: E731
+    event.listen(ctx.engine, "engine_connect", record)
+    try:
+        assert FileTailer("ws", str(path), 100).poll(ctx) == 3
+    finally:
+        event.remove(ctx.engine, "engine_connect", record)
+    assert threading.get_ident() not in connected_on
 
 
 def test_partial_last_line_waits_for_its_newline(ctx, tmp_path):
