@@ -97,9 +97,10 @@ class Ingest:
         results = ctx.Queue()
 
         def measured() -> None:
-            rate = self.measure(seconds)
-            results.put((rate, self.errors, f"POST latency p50 {percentile(self.latencies, .5) * 1000:.1f} ms, "
-                                            f"p99 {percentile(self.latencies, .99) * 1000:.1f} ms"))
+            rate, took = self.measure(seconds), self.latencies
+            latency = (f"POST latency p50 {percentile(took, .5) * 1000:.1f} ms, "
+                       f"p99 {percentile(took, .99) * 1000:.1f} ms" if took else "no POST answered")
+            results.put((rate, self.errors, latency))
 
         process = ctx.Process(target=measured, daemon=True)
         process.start()
